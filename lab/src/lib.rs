@@ -1,0 +1,4 @@
+//! The acr-chaos lab: an emulated AKS + ACR on one machine, over a real CNCF registry
+//! and a real containerd. See ../shared/design/architecture.md §6.
+
+pub mod world;

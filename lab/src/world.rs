@@ -1,0 +1,231 @@
+//! The lab's world: the Azure resources it emulates, loaded from a YAML world file
+//! (`lab/world.default.yaml` ships) and held at run time in [`State`] behind
+//! `Arc<RwLock<_>>`. The ARM emulator mutates it; the ACR front door, the Entra ID
+//! emulator and the kubelet emulator read it. Nothing here does I/O except [`World::load`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Built-in role definition GUIDs (the same in every tenant).
+pub mod roles {
+    pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+    pub const ACR_PUSH: &str = "8311e382-0749-4cb8-b61a-304f252e45ec";
+    pub const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+    pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
+    pub const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+    pub const USER_ACCESS_ADMINISTRATOR: &str = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9";
+}
+
+/// The world file (YAML). Field names are camelCase in the file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct World {
+    pub tenant_id: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+    #[serde(default = "default_location")]
+    pub location: String,
+    pub registry: RegistrySpec,
+    pub cluster: ClusterSpec,
+    #[serde(default)]
+    pub principals: Vec<Principal>,
+    #[serde(default)]
+    pub role_assignments: Vec<RoleAssignmentSpec>,
+    pub nsg: NsgSpec,
+    pub private_registry: PrivateRegistrySpec,
+}
+
+fn default_location() -> String {
+    "westeurope".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistrySpec {
+    /// Registry resource name (5-50 alphanumerics).
+    pub name: String,
+    /// Login server host name as clients see it, e.g. `acrchaoslab.azurecr.io`.
+    pub login_server: String,
+    #[serde(default = "default_sku")]
+    pub sku: String,
+    #[serde(default = "enabled")]
+    pub public_network_access: String,
+    #[serde(default)]
+    pub network_rule_set: NetworkRuleSet,
+    /// Repository-scoped tokens (ACR "tokens" + scope maps).
+    #[serde(default)]
+    pub tokens: Vec<TokenSpec>,
+    /// Images the lab builds and pushes at start-up: `repo:tag`.
+    pub images: Vec<String>,
+}
+
+fn default_sku() -> String {
+    "Premium".into()
+}
+fn enabled() -> String {
+    "Enabled".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkRuleSet {
+    #[serde(default = "allow")]
+    pub default_action: String,
+    #[serde(default)]
+    pub ip_rules: Vec<IpRule>,
+}
+
+impl Default for NetworkRuleSet {
+    fn default() -> Self {
+        Self { default_action: allow(), ip_rules: vec![] }
+    }
+}
+
+fn allow() -> String {
+    "Allow".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IpRule {
+    #[serde(default = "allow")]
+    pub action: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenSpec {
+    pub name: String,
+    /// Repositories this token may pull (`*` for all).
+    pub repositories: Vec<String>,
+    #[serde(default = "enabled")]
+    pub status: String,
+    /// Passwords: name (`password1`/`password2`) -> value and optional expiry.
+    #[serde(default)]
+    pub passwords: Vec<TokenPassword>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenPassword {
+    pub name: String,
+    pub value: String,
+    #[serde(default)]
+    pub expiry: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub creation_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterSpec {
+    pub name: String,
+    pub node_resource_group: String,
+    pub kubelet_identity: Identity,
+    /// Node names the kubelet emulator runs.
+    #[serde(default = "default_nodes")]
+    pub nodes: Vec<String>,
+}
+
+fn default_nodes() -> Vec<String> {
+    vec!["aks-nodepool1-00000000-vmss000000".into()]
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Identity {
+    pub client_id: String,
+    pub object_id: String,
+    pub resource_id: String,
+}
+
+/// An Entra ID principal (service principal or managed identity).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Principal {
+    pub display_name: String,
+    pub client_id: String,
+    pub object_id: String,
+    /// Client secret (service principals); none for managed identities.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_expires: Option<DateTime<Utc>>,
+    #[serde(default = "service_principal")]
+    pub principal_type: String,
+}
+
+fn service_principal() -> String {
+    "ServicePrincipal".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleAssignmentSpec {
+    /// GUID name of the assignment.
+    pub name: String,
+    /// Full ARM scope, leading slash, e.g. `/subscriptions/…/resourceGroups/…`.
+    pub scope: String,
+    /// Role definition GUID (see [`roles`]).
+    pub role: String,
+    pub principal_id: String,
+    #[serde(default = "service_principal")]
+    pub principal_type: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NsgSpec {
+    pub name: String,
+    #[serde(default)]
+    pub resource_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrivateRegistrySpec {
+    /// Host name clients use, e.g. `registry.hub.lab`.
+    pub host: String,
+    /// Private repositories with images to seed (`repo:tag`).
+    pub images: Vec<String>,
+    pub username: String,
+    pub password: String,
+}
+
+impl World {
+    /// Parse a world file.
+    pub fn from_yaml(text: &str) -> Result<World, serde_saphyr::Error> {
+        serde_saphyr::from_str(text)
+    }
+
+    /// The default world shipped with the lab.
+    pub fn default_world() -> World {
+        Self::from_yaml(include_str!("../world.default.yaml")).expect("shipped world file parses")
+    }
+
+    pub fn registry_id(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}",
+            self.subscription_id, self.resource_group, self.registry.name
+        )
+    }
+
+    pub fn cluster_id(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerService/managedClusters/{}",
+            self.subscription_id, self.resource_group, self.cluster.name
+        )
+    }
+
+    pub fn nsg_id(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkSecurityGroups/{}",
+            self.subscription_id,
+            self.nsg.resource_group.as_deref().unwrap_or(&self.cluster.node_resource_group),
+            self.nsg.name
+        )
+    }
+}

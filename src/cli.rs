@@ -1,0 +1,51 @@
+//! The command line: parses arguments and dispatches to each module's command.
+//! Each command returns an [`ExitCode`]; errors are printed here, once.
+
+use crate::ExitCode;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "acr-chaos", version, about = "Chaos and conformance tests for the AKS → ACR image-pull path", long_about = None)]
+pub struct Cli {
+    /// Log filter (tracing syntax), e.g. `info`, `acr_chaos=debug`. Logs go to stderr.
+    #[arg(long, global = true, env = "ACR_CHAOS_LOG", default_value = "warn")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check scenario and target files; report every error with file:line:column.
+    Validate(crate::scenario::cli::ValidateArgs),
+    /// Print the JSON Schema of scenario and target files (for editors).
+    Schema(crate::scenario::cli::SchemaArgs),
+    /// Classify image-pull failure messages into causes.
+    Classify(crate::classify::cli::ClassifyArgs),
+}
+
+/// Run a parsed command line and map the outcome to an exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    init_logging(&cli.log);
+    let result = match cli.command {
+        Command::Validate(a) => crate::scenario::cli::validate(a),
+        Command::Schema(a) => crate::scenario::cli::schema(a),
+        Command::Classify(a) => crate::classify::cli::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::InvalidInput
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

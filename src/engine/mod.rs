@@ -1,0 +1,1 @@
+//! See the design: ../shared/design/architecture.md §2.

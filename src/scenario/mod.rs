@@ -1,0 +1,2 @@
+//! Scenario and target files: model, loading, validation, schema.
+pub mod cli;
