@@ -2,3 +2,5 @@
 //! and a real containerd. See ../shared/design/architecture.md §6.
 
 pub mod world;
+pub mod state;
+pub mod nft;
