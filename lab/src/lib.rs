@@ -4,3 +4,5 @@
 pub mod world;
 pub mod state;
 pub mod nft;
+pub mod server;
+pub mod tls;
