@@ -1,1 +1,89 @@
-//! See the design: ../shared/design/architecture.md §2.
+//! Clients: the only code in the root crate that knows URLs.
+//!
+//! - [`arm`]: Azure Resource Manager REST (reqwest + a bearer token from [`credential`]),
+//!   with retries (429/5xx/connection errors, honouring `Retry-After`) and LRO polling.
+//! - [`kube`]: a `kube::Client` built from the target's kubeconfig/context, and typed
+//!   helpers for probe pods, their events, secrets, config maps and leases.
+//! - [`credential`]: token sources chosen by the target's `credential.kind`.
+//!
+//! See ../shared/design/architecture.md §2 and ../shared/reference/azure-rest.md.
+
+pub mod arm;
+pub mod credential;
+pub mod kube;
+pub mod retry;
+
+use std::sync::Once;
+
+/// Errors of the client layer. Context (method, URL path, status, ARM error code) lives
+/// in fields; no variant ever carries a token or secret value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server answered with an error status.
+    #[error("{method} {path}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    Http { method: String, path: String, status: u16, code: Option<String>, message: String },
+    /// The request never got an answer (connection refused, reset, TLS, timeout).
+    #[error("{method} {path}: {message}")]
+    Transport { method: String, path: String, message: String },
+    /// A token could not be obtained.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// A response body did not have the expected shape.
+    #[error("{path}: unexpected response: {message}")]
+    Decode { path: String, message: String },
+    /// A long-running operation ended in a failed state or timed out.
+    #[error("{path}: long-running operation {status}: {message}")]
+    Lro { path: String, status: String, message: String },
+    /// Client configuration is invalid (endpoint, CA, kubeconfig...).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A Kubernetes API call failed.
+    #[error("kubernetes: {0}")]
+    Kube(#[from] ::kube::Error),
+}
+
+impl ClientError {
+    /// HTTP status of the error, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Http { status, .. } => Some(*status),
+            ClientError::Kube(::kube::Error::Api(s)) => Some(s.code),
+            _ => None,
+        }
+    }
+
+    /// True for "the object does not exist".
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+}
+
+/// Install the aws-lc-rs rustls provider once per process (kube, reqwest and
+/// azure_identity all use rustls; only aws-lc-rs is compiled in).
+pub fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
+/// A string that must never be printed (token passwords, dockerconfigjson...).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret value. Callers must not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
