@@ -1,0 +1,156 @@
+//! The resource kinds the emulator serves.
+
+/// A resource kind known to the emulator. `EventV1` is the read-only
+/// `events.k8s.io/v1` view of core `Event` objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Kind {
+    Namespace,
+    Pod,
+    Secret,
+    ServiceAccount,
+    Event,
+    ConfigMap,
+    Lease,
+    EventV1,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Namespace,
+        Kind::Pod,
+        Kind::Secret,
+        Kind::ServiceAccount,
+        Kind::Event,
+        Kind::ConfigMap,
+        Kind::Lease,
+        Kind::EventV1,
+    ];
+
+    /// API group ("" for core).
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::Lease => "coordination.k8s.io",
+            Kind::EventV1 => "events.k8s.io",
+            _ => "",
+        }
+    }
+
+    pub fn version(self) -> &'static str {
+        "v1"
+    }
+
+    /// `apiVersion` as written in objects (`v1`, `coordination.k8s.io/v1`).
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Kind::Lease => "coordination.k8s.io/v1",
+            Kind::EventV1 => "events.k8s.io/v1",
+            _ => "v1",
+        }
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespaces",
+            Kind::Pod => "pods",
+            Kind::Secret => "secrets",
+            Kind::ServiceAccount => "serviceaccounts",
+            Kind::Event | Kind::EventV1 => "events",
+            Kind::ConfigMap => "configmaps",
+            Kind::Lease => "leases",
+        }
+    }
+
+    pub fn singular(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespace",
+            Kind::Pod => "pod",
+            Kind::Secret => "secret",
+            Kind::ServiceAccount => "serviceaccount",
+            Kind::Event | Kind::EventV1 => "event",
+            Kind::ConfigMap => "configmap",
+            Kind::Lease => "lease",
+        }
+    }
+
+    /// The `kind` field value (`Pod`).
+    pub fn kind_name(self) -> &'static str {
+        match self {
+            Kind::Namespace => "Namespace",
+            Kind::Pod => "Pod",
+            Kind::Secret => "Secret",
+            Kind::ServiceAccount => "ServiceAccount",
+            Kind::Event | Kind::EventV1 => "Event",
+            Kind::ConfigMap => "ConfigMap",
+            Kind::Lease => "Lease",
+        }
+    }
+
+    pub fn namespaced(self) -> bool {
+        !matches!(self, Kind::Namespace)
+    }
+
+    pub fn short_names(self) -> &'static [&'static str] {
+        match self {
+            Kind::Namespace => &["ns"],
+            Kind::Pod => &["po"],
+            Kind::ServiceAccount => &["sa"],
+            Kind::Event | Kind::EventV1 => &["ev"],
+            Kind::ConfigMap => &["cm"],
+            Kind::Secret | Kind::Lease => &[],
+        }
+    }
+
+    /// Read-only views accept only get/list/watch.
+    pub fn read_only(self) -> bool {
+        matches!(self, Kind::EventV1)
+    }
+
+    /// The kind whose objects back this one in the store.
+    pub fn storage(self) -> Kind {
+        match self {
+            Kind::EventV1 => Kind::Event,
+            k => k,
+        }
+    }
+
+    pub fn verbs(self) -> &'static [&'static str] {
+        if self.read_only() {
+            &["get", "list", "watch"]
+        } else {
+            &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        }
+    }
+
+    pub fn categories(self) -> &'static [&'static str] {
+        match self {
+            Kind::Pod => &["all"],
+            _ => &[],
+        }
+    }
+
+    /// Look a kind up by group, version and plural.
+    pub fn from_path(group: &str, version: &str, plural: &str) -> Option<Kind> {
+        if version != "v1" {
+            return None;
+        }
+        Kind::ALL.into_iter().find(|k| k.group() == group && k.plural() == plural)
+    }
+
+    /// Look a kind up by `apiVersion` and `kind` fields.
+    pub fn from_type(api_version: &str, kind: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.api_version() == api_version && k.kind_name() == kind)
+    }
+
+    /// The `(group, version)` pairs served, core first.
+    pub fn group_versions() -> Vec<(&'static str, &'static str)> {
+        let mut v: Vec<(&str, &str)> = Vec::new();
+        for k in Kind::ALL {
+            let gv = (k.group(), k.version());
+            if !v.contains(&gv) {
+                v.push(gv);
+            }
+        }
+        v
+    }
+}
