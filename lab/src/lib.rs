@@ -6,3 +6,4 @@ pub mod state;
 pub mod nft;
 pub mod server;
 pub mod tls;
+pub mod kube;
