@@ -4,6 +4,7 @@
 pub mod world;
 pub mod state;
 pub mod nft;
+pub mod entra;
 pub mod server;
 pub mod tls;
 pub mod kube;

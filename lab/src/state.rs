@@ -286,6 +286,8 @@ pub struct SigningKey {
     pub decoding: DecodingKey,
     /// SubjectPublicKeyInfo PEM, for anyone who wants to verify tokens out of process.
     pub public_pem: String,
+    /// Uncompressed EC point (`04 || x || y`), for the JWKS document.
+    pub public_raw: Vec<u8>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -304,7 +306,8 @@ impl SigningKey {
         let encoding = EncodingKey::from_ec_der(&pair.serialize_der());
         let decoding = DecodingKey::from_ec_der(pair.public_key_raw());
         let kid = uuid::Uuid::new_v4().simple().to_string();
-        Self { kid, encoding, decoding, public_pem }
+        let public_raw = pair.public_key_raw().to_vec();
+        Self { kid, encoding, decoding, public_pem, public_raw }
     }
 }
 
