@@ -7,4 +7,6 @@ pub mod nft;
 pub mod entra;
 pub mod server;
 pub mod tls;
+pub mod cri;
+pub mod containerd;
 pub mod kube;
