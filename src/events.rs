@@ -3,11 +3,12 @@
 //! Nothing in here may hold a secret: events end up in reports.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// One event of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     pub at: DateTime<Utc>,
     /// The scenario this event belongs to (`None` for run-level events).
@@ -27,7 +28,7 @@ impl Event {
 }
 
 /// Which stage a scenario was in when something happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     Preflight,
@@ -40,7 +41,7 @@ pub enum Stage {
 }
 
 /// The final verdict of one scenario (or one of its parts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Passed,
@@ -53,7 +54,8 @@ pub enum Verdict {
 }
 
 /// What a probe showed at one point in time.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Observation {
     pub pod: String,
     pub namespace: String,
@@ -73,18 +75,20 @@ pub struct Observation {
 }
 
 /// The expectation a scenario checks, as reporters show it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ExpectedSummary {
     pub waiting_reasons: Vec<String>,
     pub causes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_regex: Option<String>,
     #[serde(with = "duration_secs")]
+    #[schemars(with = "f64")]
     pub deadline: Duration,
 }
 
 /// One undo of the journal, after it ran.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UndoOutcome {
     /// Human description of the undo (`re-create role assignment 0f2a… (AcrPull) at …`).
     pub description: String,
@@ -94,8 +98,9 @@ pub struct UndoOutcome {
 }
 
 /// Everything that can happen in a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// JSON: `{"event": "fault-effective", "timeToEffect": 12.3, ...}` (fields camelCase).
+#[serde(tag = "event", rename_all = "kebab-case", rename_all_fields = "camelCase")]
 pub enum EventKind {
     RunStarted {
         run_id: String,
@@ -115,6 +120,7 @@ pub enum EventKind {
     /// Preflight passed: target reachable, guards hold, baseline probe pulled.
     PreflightPassed {
         #[serde(with = "duration_secs")]
+        #[schemars(with = "f64")]
         baseline_pull: Duration,
     },
     /// A change about to be made was written to the journal.
@@ -126,6 +132,7 @@ pub enum EventKind {
     /// The fault showed on a probe.
     FaultEffective {
         #[serde(with = "duration_secs")]
+        #[schemars(with = "f64")]
         time_to_effect: Duration,
         observation: Observation,
     },
@@ -151,6 +158,7 @@ pub enum EventKind {
     RecoveryFinished {
         ok: bool,
         #[serde(default, with = "opt_duration_secs", skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<f64>")]
         time_to_recover: Option<Duration>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
@@ -160,6 +168,12 @@ pub enum EventKind {
     ScenarioFinished { verdict: Verdict },
     /// Free-form progress line (shown in the timeline).
     Note { message: String },
+    /// The run was refused before any change: invalid input or configuration, or a guard
+    /// rail (allowlist) refused a scenario. Maps to exit code 2.
+    RunRefused { reason: String },
+    /// SIGINT/SIGTERM arrived; the engine restores what it changed, then finishes the run.
+    /// Maps to exit code 130.
+    RunInterrupted { signal: String },
     RunFinished { exit_code: i32 },
 }
 

@@ -1,0 +1,213 @@
+//! The terminal: a live progress printer ([`Progress`], a [`Sink`]) and the summary table
+//! printed at the end ([`render_table`]).
+//!
+//! Colour only when the stream is a terminal and `NO_COLOR` is unset. On a terminal the
+//! progress printer shows an indicatif spinner per running scenario; otherwise (CI logs)
+//! it prints plain lines, one per notable event.
+
+use super::model::{RunModel, exit_code};
+use super::redact::redact;
+use super::text::{describe, fmt_opt_duration, verdict_word};
+use crate::events::{Event, EventKind, Sink, Verdict};
+use chrono::{DateTime, Utc};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+/// Whether to colour output written to stderr: a TTY and `NO_COLOR` unset or empty.
+pub fn stderr_wants_color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn paint(color: bool, code: &str, s: &str) -> String {
+    if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_owned() }
+}
+
+fn verdict_color(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Passed => "32",
+        Verdict::Failed => "31",
+        Verdict::Error => "33",
+        Verdict::Skipped => "2",
+    }
+}
+
+/// The summary table: `SCENARIO FAULT VERDICT CAUSES EFFECT RECOVER`, aligned, then a
+/// line with the totals and the exit code.
+pub fn render_table(model: &RunModel, color: bool) -> String {
+    let header = ["SCENARIO", "FAULT", "VERDICT", "CAUSES", "EFFECT", "RECOVER"];
+    let mut rows: Vec<([String; 6], Verdict)> = Vec::new();
+    for s in &model.scenarios {
+        let causes = s
+            .observed()
+            .map(|o| o.causes.join(","))
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "-".to_owned());
+        let mut verdict = verdict_word(s.verdict).to_owned();
+        if s.restore_failed() {
+            verdict.push_str("+restore-failed");
+        }
+        rows.push((
+            [
+                s.name.clone(),
+                s.fault.clone(),
+                verdict,
+                causes,
+                fmt_opt_duration(s.time_to_effect),
+                fmt_opt_duration(s.time_to_recover()),
+            ],
+            s.verdict,
+        ));
+    }
+    let mut widths = header.map(|h| h.chars().count());
+    for (r, _) in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String; 6], verdict: Option<Verdict>| {
+        let mut out = String::new();
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            let padded = format!("{c:<w$}");
+            let padded = match verdict {
+                Some(v) if i == 2 => paint(color, verdict_color(v), &padded),
+                _ => padded,
+            };
+            out.push_str(&padded);
+            out.push_str(if i + 1 == cells.len() { "\n" } else { "  " });
+        }
+        // No trailing spaces from the padding of the last column.
+        let trimmed = out.trim_end().len();
+        out.truncate(trimmed);
+        out.push('\n');
+        out
+    };
+    let mut out = line(&header.map(str::to_owned), None);
+    for (r, v) in &rows {
+        out.push_str(&line(r, Some(*v)));
+    }
+    let t = model.totals();
+    let code = exit_code(model);
+    out.push_str(&format!(
+        "{} scenario{}: {} passed, {} failed, {} error, {} skipped; restore failures: {}\n",
+        t.scenarios,
+        if t.scenarios == 1 { "" } else { "s" },
+        t.passed,
+        t.failed,
+        t.errors,
+        t.skipped,
+        t.restore_failures
+    ));
+    let exit = format!("exit {}: {}", code.code(), code.describe());
+    let exit_color = if code == crate::ExitCode::Success { "32" } else { "31;1" };
+    out.push_str(&paint(color, exit_color, &exit));
+    out.push('\n');
+    out
+}
+
+/// Whether an event gets a line of its own in the progress output.
+fn notable(kind: &EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::ProbeObserved { .. }
+            | EventKind::ProbeCreated { .. }
+            | EventKind::Journaled { .. }
+    )
+}
+
+/// Live progress, one line per notable event: `[+12.3s] scenario: text`.
+pub struct Progress {
+    out: Box<dyn Write + Send>,
+    color: bool,
+    start: Option<DateTime<Utc>>,
+    /// Spinners per running scenario, when drawing on a terminal.
+    spinners: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
+}
+
+impl Progress {
+    /// Progress on stderr: spinners and colour on a terminal, plain lines otherwise.
+    pub fn stderr() -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let spinners = tty.then(|| {
+            (MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), HashMap::new())
+        });
+        Self {
+            out: Box::new(std::io::stderr()),
+            color: stderr_wants_color(),
+            start: None,
+            spinners,
+        }
+    }
+
+    /// Plain lines to any writer (no spinners, no colour): CI logs and tests.
+    pub fn plain(out: Box<dyn Write + Send>) -> Self {
+        Self { out, color: false, start: None, spinners: None }
+    }
+
+    fn line(&mut self, event: &Event) -> String {
+        let start = *self.start.get_or_insert(event.at);
+        let offset = (event.at - start).to_std().unwrap_or_default().as_secs_f64();
+        let text = redact(&describe(&event.kind)).into_owned();
+        let text = match &event.kind {
+            EventKind::ScenarioFinished { verdict } => {
+                paint(self.color, verdict_color(*verdict), &text)
+            }
+            EventKind::ScenarioError { .. } | EventKind::RunRefused { .. } => {
+                paint(self.color, "33", &text)
+            }
+            _ => text,
+        };
+        match &event.scenario {
+            Some(s) => format!("[+{offset:7.1}s] {}: {text}", redact(s)),
+            None => format!("[+{offset:7.1}s] {text}"),
+        }
+    }
+
+    fn spin(&mut self, event: &Event) {
+        let Some((multi, bars)) = &mut self.spinners else { return };
+        let Some(name) = event.scenario.as_deref() else { return };
+        match &event.kind {
+            EventKind::ScenarioStarted { .. } => {
+                let bar = multi.add(ProgressBar::new_spinner());
+                let style =
+                    ProgressStyle::with_template("{spinner} {prefix}: {wide_msg} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                bar.set_style(style);
+                bar.set_prefix(name.to_owned());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bars.insert(name.to_owned(), bar);
+            }
+            EventKind::ScenarioFinished { .. } => {
+                if let Some(bar) = bars.remove(name) {
+                    bar.finish_and_clear();
+                    multi.remove(&bar);
+                }
+            }
+            kind => {
+                if let Some(bar) = bars.get(name) {
+                    bar.set_message(redact(&describe(kind)).into_owned());
+                }
+            }
+        }
+    }
+}
+
+impl Sink for Progress {
+    fn event(&mut self, event: &Event) {
+        self.spin(event);
+        if !notable(&event.kind) {
+            return;
+        }
+        let line = self.line(event);
+        match &self.spinners {
+            Some((multi, _)) => {
+                let _ = multi.println(line);
+            }
+            None => {
+                let _ = writeln!(self.out, "{line}");
+                let _ = self.out.flush();
+            }
+        }
+    }
+}
