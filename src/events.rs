@@ -124,11 +124,21 @@ pub enum EventKind {
         baseline_pull: Duration,
     },
     /// A change about to be made was written to the journal.
-    Journaled { change: String },
-    FaultInjected { description: String },
-    ProbeCreated { pod: String, namespace: String, image: String },
+    Journaled {
+        change: String,
+    },
+    FaultInjected {
+        description: String,
+    },
+    ProbeCreated {
+        pod: String,
+        namespace: String,
+        image: String,
+    },
     /// A probe's status or events changed.
-    ProbeObserved { observation: Observation },
+    ProbeObserved {
+        observation: Observation,
+    },
     /// The fault showed on a probe.
     FaultEffective {
         #[serde(with = "duration_secs")]
@@ -153,7 +163,9 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<String>,
     },
-    RestoreFinished { undos: Vec<UndoOutcome> },
+    RestoreFinished {
+        undos: Vec<UndoOutcome>,
+    },
     /// A fresh probe after the restore.
     RecoveryFinished {
         ok: bool,
@@ -164,17 +176,30 @@ pub enum EventKind {
         error: Option<String>,
     },
     /// Something failed outside the expectations (API error, timeout in a stage...).
-    ScenarioError { stage: Stage, error: String },
-    ScenarioFinished { verdict: Verdict },
+    ScenarioError {
+        stage: Stage,
+        error: String,
+    },
+    ScenarioFinished {
+        verdict: Verdict,
+    },
     /// Free-form progress line (shown in the timeline).
-    Note { message: String },
+    Note {
+        message: String,
+    },
     /// The run was refused before any change: invalid input or configuration, or a guard
     /// rail (allowlist) refused a scenario. Maps to exit code 2.
-    RunRefused { reason: String },
+    RunRefused {
+        reason: String,
+    },
     /// SIGINT/SIGTERM arrived; the engine restores what it changed, then finishes the run.
     /// Maps to exit code 130.
-    RunInterrupted { signal: String },
-    RunFinished { exit_code: i32 },
+    RunInterrupted {
+        signal: String,
+    },
+    RunFinished {
+        exit_code: i32,
+    },
 }
 
 /// Durations as fractional seconds in JSON.
