@@ -1,0 +1,5 @@
+//! Kubelet emulator (see ../../shared/reference/signatures.md §2).
+
+pub mod backoff;
+pub mod image;
+pub mod messages;
