@@ -1,1 +1,210 @@
-//! See the design: ../shared/design/architecture.md §2.
+//! Faults: one file per kind, each implementing [`Fault`]. A fault describes the exact
+//! changes it makes (for `--dry-run` and the report), snapshots the prior state as
+//! [`Undo`] entries (journaled by the engine BEFORE any change), injects, and may alter
+//! the probe per [`Phase`]. Restoring is generic: [`undo::apply`] replays an entry
+//! idempotently and [`undo::verify`] checks it holds, so `recover` needs no fault object.
+
+pub mod acr_detach;
+pub mod image_tag_missing;
+pub mod network_path_cut;
+pub mod private_registry_no_secret;
+pub mod pull_secret_expired;
+pub mod pull_secret_missing;
+pub mod pull_secret_wrong;
+pub mod registry_firewall_deny;
+pub mod role_assignment_delete;
+pub mod undo;
+
+use crate::clients::ClientError;
+use crate::clients::arm::ArmClient;
+use crate::clients::kube::Kube;
+use async_trait::async_trait;
+use std::time::Duration;
+pub use undo::Undo;
+
+/// Errors of the fault layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FaultError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The target is not in the state the fault needs (e.g. nothing to detach).
+    #[error("{fault}: {message}")]
+    Precondition { fault: &'static str, message: String },
+    /// A restore did not hold when checked.
+    #[error("restore check failed: {0}")]
+    NotRestored(String),
+}
+
+/// Facts about the target a fault works with, resolved once per run.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub subscription_id: String,
+    pub registry_id: String,
+    pub cluster_id: String,
+    pub nsg_id: Option<String>,
+    /// Object id of the cluster's kubelet identity (from managedClusters GET).
+    pub kubelet_object_id: Option<String>,
+    /// The registry's login server (e.g. `myacr.azurecr.io`).
+    pub registry_login_server: Option<String>,
+    /// The namespace probes run in for this scenario.
+    pub run_namespace: String,
+    pub run_id: String,
+    pub scenario: String,
+    /// Name of the target's private-registry pull secret (copied into the run namespace).
+    pub private_registry_secret: Option<String>,
+    /// How much to shorten waits that the fault itself imposes (1.0 = real time).
+    pub time_scale: f64,
+}
+
+impl Env {
+    /// `/subscriptions/{sub}/resourceGroups/{rg}` of the registry.
+    pub fn registry_resource_group(&self) -> String {
+        self.registry_id.split('/').take(5).collect::<Vec<_>>().join("/")
+    }
+    pub fn subscription_scope(&self) -> String {
+        format!("/subscriptions/{}", self.subscription_id)
+    }
+}
+
+/// What the engine needs to talk to the target.
+pub struct Ctx<'a> {
+    pub arm: &'a ArmClient,
+    pub kube: &'a Kube,
+    pub env: &'a Env,
+}
+
+/// A probe: image and pull secrets (namespace, labels and the rest come from the engine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbePlan {
+    pub image: String,
+    pub pull_secrets: Vec<String>,
+}
+
+/// Which probe is being made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the fault: must pull.
+    Baseline,
+    /// After the injection: must fail as expected.
+    Faulted,
+    /// After the restore: must pull again.
+    Recovery,
+}
+
+/// Resource locks for conflict-aware scheduling: two scenarios sharing a lock never run
+/// at the same time. Namespace-local faults take none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lock {
+    Registry(String),
+    Identity(String),
+    Nsg(String),
+}
+
+/// One fault kind.
+#[async_trait]
+pub trait Fault: Send + Sync {
+    fn kind(&self) -> &'static str;
+    /// Shared resources this fault changes.
+    fn locks(&self, env: &Env) -> Vec<Lock>;
+    /// ARM ids this fault changes (all must be in the target's allowlist).
+    fn arm_ids(&self, env: &Env) -> Vec<String>;
+    /// The exact changes, one line each (method, path, body summary).
+    fn describe(&self, env: &Env) -> Vec<String>;
+    /// The probe for a phase, from the scenario's own probe.
+    fn probe(&self, _env: &Env, base: &ProbePlan, _phase: Phase) -> ProbePlan {
+        base.clone()
+    }
+    /// Record the prior state. May create backups (e.g. a copy of a Secret); changes
+    /// nothing that matters to pulls.
+    async fn snapshot(&self, ctx: &Ctx<'_>) -> Result<Vec<Undo>, FaultError>;
+    /// Make the change(s). `snapshot` is what [`Fault::snapshot`] returned (journaled).
+    /// Returns one human line per change made.
+    async fn inject(&self, ctx: &Ctx<'_>, snapshot: &[Undo]) -> Result<Vec<String>, FaultError>;
+}
+
+/// Build the fault of a scenario.
+pub fn for_scenario(f: &crate::scenario::Fault) -> Box<dyn Fault> {
+    use crate::scenario::Fault as F;
+    match f {
+        F::AcrDetach(_) => Box::new(acr_detach::AcrDetach),
+        F::RoleAssignmentDelete(p) => Box::new(role_assignment_delete::RoleAssignmentDelete {
+            principal: match &p.principal {
+                crate::scenario::values::Principal::Kubelet => None,
+                crate::scenario::values::Principal::ObjectId(g) => Some(g.to_string()),
+            },
+            role_guid: p.role.definition_id().to_ascii_lowercase(),
+            role_name: p.role.to_string(),
+            scope: p.scope.clone(),
+        }),
+        F::RegistryFirewallDeny(p) => Box::new(registry_firewall_deny::RegistryFirewallDeny {
+            public_access_disabled: matches!(
+                p.mode,
+                crate::scenario::FirewallMode::PublicAccessDisabled
+            ),
+            allow_ips: p.allow_ips.iter().map(|c| c.to_string()).collect(),
+        }),
+        F::PullSecretExpired(p) => Box::new(pull_secret_expired::PullSecretExpired {
+            token: p.token.to_string(),
+            expiry: p.expiry.into(),
+        }),
+        F::PullSecretWrong(p) => Box::new(pull_secret_wrong::PullSecretWrong {
+            secret: p.secret.as_ref().map(|s| s.to_string()),
+        }),
+        F::PullSecretMissing(p) => {
+            Box::new(pull_secret_missing::PullSecretMissing { secret: p.secret.to_string() })
+        }
+        F::ImageTagMissing(p) => {
+            Box::new(image_tag_missing::ImageTagMissing { tag: p.tag.to_string() })
+        }
+        F::PrivateRegistryNoSecret(_) => {
+            Box::new(private_registry_no_secret::PrivateRegistryNoSecret)
+        }
+        F::NetworkPathCut(p) => Box::new(network_path_cut::NetworkPathCut {
+            rule_name: p.nsg_rule.name.to_string(),
+            priority: p.nsg_rule.priority,
+        }),
+    }
+}
+
+/// Scale a wait imposed by a fault (e.g. a credential expiry).
+pub fn scaled(d: Duration, env: &Env) -> Duration {
+    if env.time_scale > 0.0 && env.time_scale < 1.0 { d.mul_f64(env.time_scale) } else { d }
+}
+
+/// Replace `tag` in an image reference (keeps host and path; drops any digest).
+pub fn with_tag(image: &str, tag: &str) -> String {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let (head, last) = match no_digest.rsplit_once('/') {
+        Some((h, l)) => (Some(h), l),
+        None => (None, no_digest),
+    };
+    let name = last.split(':').next().unwrap_or(last);
+    match head {
+        Some(h) => format!("{h}/{name}:{tag}"),
+        None => format!("{name}:{tag}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_replaced() {
+        assert_eq!(with_tag("a.io:5000/x/y:1", "nope"), "a.io:5000/x/y:nope");
+        assert_eq!(with_tag("a.io/x", "nope"), "a.io/x:nope");
+        assert_eq!(with_tag("nginx", "t"), "nginx:t");
+    }
+
+    #[test]
+    fn scopes_from_registry_id() {
+        let env = Env {
+            subscription_id: "s".into(),
+            registry_id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r".into(),
+            ..Default::default()
+        };
+        assert_eq!(env.registry_resource_group(), "/subscriptions/s/resourceGroups/rg");
+        assert_eq!(env.subscription_scope(), "/subscriptions/s");
+    }
+}

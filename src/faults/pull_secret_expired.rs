@@ -1,0 +1,112 @@
+//! pull-secret-expired: generate ACR token credentials (generateCredentials) that expire
+//! shortly, write them as a dockerconfigjson Secret in the run namespace, wait for the
+//! expiry, then probe with that secret. Undo: delete the Secret. Use a token dedicated
+//! to acr-chaos: its `password2` is regenerated. Expected: `unauthorized-credentials`.
+
+use super::{Ctx, Env, Fault, FaultError, Lock, Phase, ProbePlan, Undo};
+use crate::clients::kube::{docker_config_secret, label_value};
+use async_trait::async_trait;
+use std::time::Duration;
+
+pub struct PullSecretExpired {
+    pub token: String,
+    pub expiry: Duration,
+}
+
+const PASSWORD_NAME: &str = "password2";
+
+impl PullSecretExpired {
+    fn token_id(&self, env: &Env) -> String {
+        format!("{}/tokens/{}", env.registry_id, self.token)
+    }
+    fn secret_name(&self) -> String {
+        label_value(&format!("acr-chaos-expired-{}", self.token.to_ascii_lowercase()))
+    }
+}
+
+#[async_trait]
+impl Fault for PullSecretExpired {
+    fn kind(&self) -> &'static str {
+        "pull-secret-expired"
+    }
+    fn locks(&self, env: &Env) -> Vec<Lock> {
+        // regenerating a token password is a registry-wide change for that token
+        vec![Lock::Registry(
+            format!("{}#token={}", env.registry_id, self.token).to_ascii_lowercase(),
+        )]
+    }
+    fn arm_ids(&self, env: &Env) -> Vec<String> {
+        vec![self.token_id(env)]
+    }
+    fn describe(&self, env: &Env) -> Vec<String> {
+        vec![
+            format!(
+                "POST {}/generateCredentials?api-version=2025-04-01 {{tokenId: {}, name: {PASSWORD_NAME}, expiry: now+{:?}}}",
+                env.registry_id,
+                self.token_id(env),
+                self.expiry
+            ),
+            format!(
+                "create Secret {}/{} (kubernetes.io/dockerconfigjson, the generated credentials); wait for the expiry; undo: delete the Secret",
+                env.run_namespace,
+                self.secret_name()
+            ),
+        ]
+    }
+    fn probe(&self, _env: &Env, base: &ProbePlan, phase: Phase) -> ProbePlan {
+        match phase {
+            Phase::Faulted => {
+                ProbePlan { image: base.image.clone(), pull_secrets: vec![self.secret_name()] }
+            }
+            _ => base.clone(),
+        }
+    }
+    async fn snapshot(&self, ctx: &Ctx<'_>) -> Result<Vec<Undo>, FaultError> {
+        let id = self.token_id(ctx.env);
+        if ctx.arm.get_registry_token(&id).await?.is_none() {
+            return Err(FaultError::Precondition {
+                fault: "pull-secret-expired",
+                message: format!("ACR token {id} does not exist"),
+            });
+        }
+        Ok(vec![Undo::DeleteSecret {
+            namespace: ctx.env.run_namespace.clone(),
+            name: self.secret_name(),
+        }])
+    }
+    async fn inject(&self, ctx: &Ctx<'_>, _snapshot: &[Undo]) -> Result<Vec<String>, FaultError> {
+        let server = ctx.env.registry_login_server.clone().ok_or(FaultError::Precondition {
+            fault: "pull-secret-expired",
+            message: "the registry's login server is unknown".into(),
+        })?;
+        let expiry = chrono::Utc::now()
+            + chrono::Duration::from_std(self.expiry).unwrap_or(chrono::Duration::seconds(5));
+        let creds = ctx
+            .arm
+            .generate_credentials(
+                &ctx.env.registry_id,
+                &self.token_id(ctx.env),
+                expiry,
+                PASSWORD_NAME,
+            )
+            .await?;
+        let secret = docker_config_secret(
+            &self.secret_name(),
+            &server,
+            &creds.username,
+            creds.password.expose(),
+            &ctx.env.run_id,
+        );
+        ctx.kube.put_secret(&ctx.env.run_namespace, &secret).await?;
+        // the credentials must really be expired before the probe uses them
+        let left = (expiry - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(left + Duration::from_millis(1500)).await;
+        Ok(vec![format!(
+            "generated {PASSWORD_NAME} of token {} expiring at {}, stored in Secret {}/{}; expired",
+            self.token,
+            expiry.to_rfc3339(),
+            ctx.env.run_namespace,
+            self.secret_name()
+        )])
+    }
+}

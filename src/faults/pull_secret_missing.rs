@@ -1,0 +1,50 @@
+//! pull-secret-missing: the probe references a Secret that does not exist. Nothing in
+//! the cluster changes; the kubelet warns `FailedToRetrieveImagePullSecret` and the pull
+//! fails with its own cause. Expected causes: `pull-secret-missing` (+ the pull's).
+
+use super::{Ctx, Env, Fault, FaultError, Phase, ProbePlan, Undo};
+use async_trait::async_trait;
+
+pub struct PullSecretMissing {
+    pub secret: String,
+}
+
+#[async_trait]
+impl Fault for PullSecretMissing {
+    fn kind(&self) -> &'static str {
+        "pull-secret-missing"
+    }
+    fn locks(&self, _env: &Env) -> Vec<super::Lock> {
+        vec![]
+    }
+    fn arm_ids(&self, _env: &Env) -> Vec<String> {
+        vec![]
+    }
+    fn describe(&self, env: &Env) -> Vec<String> {
+        vec![format!(
+            "probe in {} with imagePullSecrets [{}] (a Secret that does not exist); no cluster change",
+            env.run_namespace, self.secret
+        )]
+    }
+    fn probe(&self, _env: &Env, base: &ProbePlan, phase: Phase) -> ProbePlan {
+        match phase {
+            Phase::Faulted => {
+                ProbePlan { image: base.image.clone(), pull_secrets: vec![self.secret.clone()] }
+            }
+            _ => base.clone(),
+        }
+    }
+    async fn snapshot(&self, ctx: &Ctx<'_>) -> Result<Vec<Undo>, FaultError> {
+        let ns = &ctx.env.run_namespace;
+        if ctx.kube.get_secret(ns, &self.secret).await?.is_some() {
+            return Err(FaultError::Precondition {
+                fault: "pull-secret-missing",
+                message: format!("Secret {ns}/{} exists; pick a name that does not", self.secret),
+            });
+        }
+        Ok(vec![])
+    }
+    async fn inject(&self, _ctx: &Ctx<'_>, _snapshot: &[Undo]) -> Result<Vec<String>, FaultError> {
+        Ok(vec![format!("probe references missing Secret {}", self.secret)])
+    }
+}
