@@ -6,7 +6,6 @@ pub mod state;
 pub mod nft;
 pub mod entra;
 pub mod arm;
-pub mod arm;
 pub mod server;
 pub mod tls;
 pub mod cri;
