@@ -16,3 +16,5 @@ pub mod registry;
 pub mod oci;
 pub mod knobs;
 pub mod kubelet;
+pub mod acr;
+pub mod hub;
