@@ -309,11 +309,21 @@ fn alerts() -> Vec<Event> {
     wrap_run(&[n], body, 1)
 }
 
+/// SIGINT after the injection: the engine restores, the scenario never finishes.
 fn interrupted() -> Vec<Event> {
-    let mut v = passing();
-    let end = v.pop().unwrap();
-    v.push(run_ev(30.0, EventKind::RunInterrupted { signal: s("SIGINT") }));
-    v.push(end);
+    let mut v: Vec<Event> = passing().into_iter().take(6).collect();
+    v.push(run_ev(5.0, EventKind::RunInterrupted { signal: s("SIGINT") }));
+    v.push(sc_ev(
+        6.5,
+        "acr-detach",
+        EventKind::RestoreFinished {
+            undos: vec![undo(
+                "re-create role assignment 0f2a (AcrPull) at registry chaoslab",
+                None,
+            )],
+        },
+    ));
+    v.push(run_ev(7.0, EventKind::RunFinished { exit_code: 130 }));
     v
 }
 
@@ -383,6 +393,7 @@ fn check_golden(path: &Path, actual: &str) {
 #[case::restore_failure("restore-failure", restore_failure(), ExitCode::RestoreFailed)]
 #[case::error("error", error(), ExitCode::ExpectationFailed)]
 #[case::alerts("alerts", alerts(), ExitCode::ExpectationFailed)]
+#[case::interrupted("interrupted", interrupted(), ExitCode::Interrupted)]
 fn golden(#[case] name: &str, #[case] events: Vec<Event>, #[case] code: ExitCode) {
     let (_tmp, dir, got) = render_all(&events);
     assert_eq!(got, code);
@@ -520,6 +531,21 @@ fn report_json_round_trips_and_is_versioned() {
     assert_eq!(sc.time_to_effect, Some(Duration::from_millis(12_350)));
     assert_eq!(sc.timeline.len(), 11);
     assert_eq!(sc.timeline[6].offset, Duration::from_millis(14_250));
+    // The event list alone rebuilds the same report.
+    let again = ReportV1::from_model(&RunModel::from_events(&doc.events));
+    assert_eq!(again, doc);
+}
+
+#[test]
+fn junit_interrupted_scenario_is_an_error() {
+    let r = parse_junit(&interrupted());
+    let c = case(&r, "acr-detach");
+    assert_eq!(kind(c), Some(NonSuccessKind::Error));
+    assert!(message(c).contains("did not finish"), "{}", message(c));
+    assert_eq!(kind(case(&r, "acr-detach/restore")), None, "the restore ran");
+    let suite = &r.test_suites[0];
+    let exit = suite.properties.iter().find(|p| p.name.as_str() == "exit-code").unwrap();
+    assert_eq!(exit.value.as_str(), "130");
 }
 
 #[test]

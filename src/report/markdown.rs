@@ -56,7 +56,12 @@ pub fn render(model: &RunModel) -> String {
         let _ = writeln!(out, "\n> **Refused:** {}", cell(r));
     }
     if let Some(sig) = &model.interrupted {
-        let _ = writeln!(out, "\n> **Interrupted** by {}; changes were restored.", cell(sig));
+        let after = if t.restore_failures == 0 {
+            "changes were restored"
+        } else {
+            "**some restores failed** (below)"
+        };
+        let _ = writeln!(out, "\n> **Interrupted** by {}; {after}.", cell(sig));
     }
     if t.restore_failures > 0 {
         let _ = writeln!(

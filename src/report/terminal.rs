@@ -211,3 +211,47 @@ impl Sink for Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Event;
+
+    fn ev(secs: i64, kind: EventKind) -> Event {
+        let at = DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap();
+        Event { at, scenario: Some("s1".into()), kind }
+    }
+
+    #[test]
+    fn spinners_come_and_go_per_scenario() {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+        let mut p = Progress {
+            out: Box::new(std::io::sink()),
+            color: true,
+            start: None,
+            spinners: Some((multi, HashMap::new())),
+        };
+        let started = EventKind::ScenarioStarted {
+            fault: "acr-detach".into(),
+            description: "d".into(),
+            tags: vec![],
+            changes: vec![],
+        };
+        p.event(&ev(0, started));
+        assert_eq!(p.spinners.as_ref().unwrap().1.len(), 1);
+        p.event(&ev(1, EventKind::Note { message: "password=hunter2".into() }));
+        let bar = p.spinners.as_ref().unwrap().1["s1"].clone();
+        assert_eq!(bar.message(), "password=[REDACTED]");
+        p.event(&ev(2, EventKind::ScenarioFinished { verdict: Verdict::Passed }));
+        assert!(p.spinners.as_ref().unwrap().1.is_empty());
+        assert!(bar.is_finished());
+    }
+
+    #[test]
+    fn table_colours_only_when_asked() {
+        let mut m = RunModel::new();
+        m.apply(&ev(0, EventKind::ScenarioFinished { verdict: Verdict::Failed }));
+        assert!(!render_table(&m, false).contains('\x1b'));
+        assert!(render_table(&m, true).contains("\x1b[31m"));
+    }
+}
