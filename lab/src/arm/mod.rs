@@ -199,6 +199,8 @@ fn authenticate(state: &State, headers: &HeaderMap) -> Result<Claims, ArmError> 
     for aud in ARM_AUDIENCES {
         match verify_access_token(state, token, aud) {
             Ok(claims) => return Ok(claims),
+            // Keep the most telling error: anything beats "wrong audience" for one of the two.
+            Err(e) if matches!(e, TokenVerifyError::WrongAudience { .. }) && last.is_some() => {}
             Err(e) => last = Some(e),
         }
     }
