@@ -32,7 +32,7 @@ pub fn bench_corpus() -> Vec<String> {
     v.push(failed(&format!("{pull}: failed to do request: Head \"https://{ACR}/v2/probe/pause/manifests/3.10\": dial tcp 20.62.128.5:443: connect: connection refused")));
     v.push(failed(&format!("failed to pull and unpack image \"{IMG}\": failed to copy: httpReadSeeker: failed open: unexpected status code https://{ACR}/v2/probe/pause/blobs/sha256:8ffd1f6f1c3e: 429 Too Many Requests - Server message: toomanyrequests: Too many requests. Please visit https://aka.ms/acr/skus#sku-feature-matrix to view limits of all service tiers.")));
     v.push(failed(&format!("{pull}: unexpected status from HEAD request to https://{ACR}/v2/probe/pause/manifests/3.10: 503 Service Unavailable")));
-    v.push(failed(&format!("rpc error: code = Unknown desc = failed to pull and unpack image \"docker.io/acrchaos/private:1.0\": failed to resolve reference \"docker.io/acrchaos/private:1.0\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed")));
+    v.push(failed("rpc error: code = Unknown desc = failed to pull and unpack image \"docker.io/acrchaos/private:1.0\": failed to resolve reference \"docker.io/acrchaos/private:1.0\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"));
     v.push(failed(&format!(
         "{pull}: pulling from host {ACR} failed with status code [manifests 3.10]: 401 Unauthorized"
     )));
@@ -56,7 +56,7 @@ pub fn bench_corpus() -> Vec<String> {
     v.push(format!("E1124 10:00:00.000000    1234 log.go:32] \"Failed to pull image\" err=\"rpc error: code = NotFound desc = failed to pull and unpack image \\\"{IMG}\\\": failed to resolve reference \\\"{IMG}\\\": {IMG}: not found\" image=\"{IMG}\""));
     v.push(format!("E1124 10:00:01.123456    1234 kuberuntime_manager.go:1256] \"Unhandled Error\" err=\"container &Container{{Name:probe,Image:{IMG},}} start failed in pod probe-detach_acr-chaos-run1(0b6c): ErrImagePull: failed to pull and unpack image \\\"{IMG}\\\": failed to resolve reference \\\"{IMG}\\\": failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized\" logger=\"UnhandledError\""));
     v.push(format!("E1124 10:00:02.000000    1234 pod_workers.go:1301] \"Error syncing pod, skipping\" err=\"failed to \\\"StartContainer\\\" for \\\"probe\\\" with ImagePullBackOff: \\\"Back-off pulling image \\\\\\\"{IMG}\\\\\\\"\\\"\" pod=\"acr-chaos-run1/probe\""));
-    v.push(format!("W1124 10:00:03.000000    1234 kubelet_pods.go:1000] \"Unable to retrieve pull secret, the image pull may not succeed.\" pod=\"acr-chaos-run1/probe\" secret=\"\" err=\"secret \\\"acr-pull\\\" not found\""));
+    v.push("W1124 10:00:03.000000    1234 kubelet_pods.go:1000] \"Unable to retrieve pull secret, the image pull may not succeed.\" pod=\"acr-chaos-run1/probe\" secret=\"\" err=\"secret \\\"acr-pull\\\" not found\"".to_owned());
     v.push(format!("E1124 10:00:04.000000    1234 plugin.go:180] \"Failed getting credential from external registry credential provider\" err=\"error execing credential provider plugin acr-credential-provider for image {IMG}: exit status 1\""));
     // kubectl describe pod rows.
     v.push(format!("  Warning  Failed     3s (x2 over 20s)  kubelet            Failed to pull image \"{IMG}\": rpc error: code = Unknown desc = {pull}: failed to authorize: failed to fetch oauth token: unexpected status: 401 Unauthorized"));

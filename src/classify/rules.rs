@@ -64,7 +64,7 @@ const RULES: &[(Evidence, &str)] = &[
     (Is(Cause::ForbiddenNetwork), r"is not allowed access|client with IP '"),
     (
         Is(Cause::AccessDenied),
-        r"pull access denied|insufficient_scope|requested access to the resource is denied",
+        r#"pull access denied|\binsufficient_scope(?::|")|requested access to the resource is denied"#,
     ),
     // --- image reference
     (
