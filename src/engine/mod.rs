@@ -1,1 +1,7 @@
-//! See the design: ../shared/design/architecture.md §2.
+//! The engine: the only code that knows the order of stages. Per scenario: preflight,
+//! journal, inject, observe, assert, restore, recover, clean up — emitting
+//! [`crate::events`] all along. See ../shared/design/architecture.md §2–4.
+
+pub mod journal;
+pub mod lease;
+pub mod observe;
