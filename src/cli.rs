@@ -22,6 +22,8 @@ pub enum Command {
     Schema(crate::scenario::cli::SchemaArgs),
     /// Classify image-pull failure messages into causes.
     Classify(crate::classify::cli::ClassifyArgs),
+    /// Rebuild and print the reports of a recorded run (exits with the run's exit code).
+    Report(crate::report::cli::ReportArgs),
 }
 
 /// Run a parsed command line and map the outcome to an exit code.
@@ -31,6 +33,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Validate(a) => crate::scenario::cli::validate(a),
         Command::Schema(a) => crate::scenario::cli::schema(a),
         Command::Classify(a) => crate::classify::cli::run(a),
+        Command::Report(a) => crate::report::cli::run(a),
     };
     match result {
         Ok(code) => code,

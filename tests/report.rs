@@ -10,8 +10,8 @@ use acr_chaos::events::{
     Event, EventKind, ExpectedSummary, Observation, Stage, UndoOutcome, Verdict,
 };
 use acr_chaos::report::{
-    self, JSON_FILE, JUNIT_FILE, Progress, Reporter, RunModel, SUMMARY_FILE, Terminal, exit_code,
-    json::ReportV1, redact, render_table,
+    self, EVENT_LOG_FILE, JSON_FILE, JUNIT_FILE, Progress, Reporter, RunModel, SUMMARY_FILE,
+    Terminal, exit_code, json::ReportV1, redact, render_table,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use quick_junit::{NonSuccessKind, TestCaseStatus};
@@ -358,7 +358,15 @@ fn render_all(events: &[Event]) -> (tempfile::TempDir, PathBuf, ExitCode) {
     }
     let written = reporters.finish().expect("reports written");
     let dir = tmp.path().join(RUN_ID);
-    assert_eq!(written, vec![dir.join(JUNIT_FILE), dir.join(JSON_FILE), dir.join(SUMMARY_FILE)]);
+    assert_eq!(
+        written,
+        vec![
+            dir.join(JUNIT_FILE),
+            dir.join(JSON_FILE),
+            dir.join(SUMMARY_FILE),
+            dir.join(EVENT_LOG_FILE)
+        ]
+    );
     let code = reporters.exit_code();
     (tmp, dir, code)
 }
@@ -738,4 +746,43 @@ fn run_ids_sort_by_time_and_differ() {
     let (stamp, suffix) = a.split_once('-').unwrap();
     assert!(chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").is_ok(), "{a}");
     assert!(suffix.chars().all(|c| c.is_ascii_hexdigit()), "{a}");
+}
+
+#[test]
+fn rebuild_from_event_log_gives_the_same_reports() {
+    let (_tmp, dir, _) = render_all(&alerts());
+    let before: Vec<String> = [JUNIT_FILE, JSON_FILE, SUMMARY_FILE]
+        .iter()
+        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
+        .collect();
+    for f in [JUNIT_FILE, JSON_FILE, SUMMARY_FILE] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    // A run killed before `finish`: only events.jsonl is left.
+    let (model, written) = report::rebuild(&dir, true).expect("rebuilt from events.jsonl");
+    assert_eq!(written.len(), 3);
+    assert_eq!(exit_code(&model), ExitCode::ExpectationFailed);
+    for (f, want) in [JUNIT_FILE, JSON_FILE, SUMMARY_FILE].iter().zip(&before) {
+        assert_eq!(&std::fs::read_to_string(dir.join(f)).unwrap(), want, "{f}");
+    }
+    // Without events.jsonl, report.json's event list is enough.
+    std::fs::remove_file(dir.join(EVENT_LOG_FILE)).unwrap();
+    let (again, _) = report::rebuild(&dir.join(JSON_FILE), false).unwrap();
+    assert_eq!(again, model);
+}
+
+#[test]
+fn rebuild_reports_bad_input_with_location() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = report::rebuild(tmp.path(), false).unwrap_err().to_string();
+    assert!(err.contains("holds no events"), "{err}");
+    let log = tmp.path().join(EVENT_LOG_FILE);
+    let good = serde_json::to_string(&passing()[0]).unwrap();
+    std::fs::write(&log, format!("{good}\n{{\"at\": 5}}\n")).unwrap();
+    let err = report::rebuild(tmp.path(), false).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{}:2:", log.display())), "{err}");
+    let json = tmp.path().join("report.json");
+    std::fs::write(&json, r#"{"schemaVersion": "acr-chaos.report/v9", "events": []}"#).unwrap();
+    let err = report::rebuild(&json, false).unwrap_err().to_string();
+    assert!(err.contains("acr-chaos.report/v9") && err.contains("acr-chaos.report/v1"), "{err}");
 }

@@ -12,6 +12,8 @@
 //! event (it is a [`Sink`]), calls [`Reporter::finish`] at the end, and takes the process
 //! exit code from [`StandardReporters::exit_code`] (the mapping is [`exit_code`]).
 
+pub mod cli;
+pub mod eventlog;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -20,6 +22,7 @@ pub mod redact;
 pub mod terminal;
 pub mod text;
 
+pub use eventlog::{EVENT_LOG_FILE, EventLog, rebuild};
 pub use model::{RunModel, ScenarioRecord, exit_code};
 pub use redact::redact;
 pub use terminal::{Progress, render_table};
@@ -32,12 +35,25 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReportError {
-    #[error("cannot write report file {path}: {source}")]
+    #[error("cannot write report file {}: {source}", path.display())]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
+    #[error(
+        "{} holds no events: expected {EVENT_LOG_FILE} or {JSON_FILE} (a folder under reports/)",
+        path.display()
+    )]
+    NoEvents { path: PathBuf },
     #[error("cannot render junit.xml: {0}")]
     Junit(#[from] quick_junit::SerializeError),
     #[error("cannot render report.json: {0}")]
@@ -102,15 +118,18 @@ pub enum Terminal {
 pub struct StandardReporters {
     dir: PathBuf,
     model: RunModel,
+    log: EventLog,
     progress: Option<Progress>,
     terminal: Terminal,
     extra: Vec<Box<dyn Reporter>>,
 }
 
-/// Reporters writing `junit.xml`, `report.json` and `summary.md` into `<root>/<run_id>/`.
+/// Reporters writing `junit.xml`, `report.json` and `summary.md` into `<root>/<run_id>/`,
+/// and `events.jsonl` as events arrive (see [`eventlog`]).
 pub fn standard_reporters(root: &Path, run_id: &str, terminal: Terminal) -> StandardReporters {
     StandardReporters {
         dir: root.join(run_id),
+        log: EventLog::new(root.join(run_id).join(EVENT_LOG_FILE)),
         model: RunModel::new(),
         progress: (terminal == Terminal::Stderr).then(Progress::stderr),
         terminal,
@@ -143,6 +162,9 @@ impl StandardReporters {
 impl Sink for StandardReporters {
     fn event(&mut self, event: &Event) {
         self.model.apply(event);
+        if let Some(redacted) = self.model.events.last() {
+            self.log.append(redacted);
+        }
         if let Some(p) = &mut self.progress {
             p.event(event);
         }
@@ -164,6 +186,13 @@ impl Reporter for StandardReporters {
                 Vec::new()
             }
         };
+        match self.log.finish() {
+            Ok(()) if self.log.path().is_file() => written.push(self.log.path().to_owned()),
+            Ok(()) => {}
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
         for r in &mut self.extra {
             match r.finish() {
                 Ok(w) => written.extend(w),
