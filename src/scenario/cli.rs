@@ -1,3 +1,7 @@
+//! `acr-chaos validate` and `acr-chaos schema`.
+
+use super::load::check_paths;
+use super::schema::{SchemaKind, json_schema};
 use crate::ExitCode;
 use std::path::PathBuf;
 
@@ -9,12 +13,37 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct SchemaArgs {}
-
-pub fn validate(_args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("validate: not built yet")
+pub struct SchemaArgs {
+    /// Which schema: scenario, target, or all (one schema accepting either, `oneOf`).
+    #[arg(long, value_enum, default_value = "all")]
+    pub kind: SchemaKind,
 }
 
-pub fn schema(_args: SchemaArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("schema: not built yet")
+/// Check every file; print every problem, then `N file(s) checked, M error(s)`.
+/// Exit 0 when everything is valid, 2 otherwise.
+pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let (loaded, diags) = check_paths(&args.paths);
+    for d in &diags {
+        println!("{d}");
+    }
+    let files = loaded.files;
+    let plural = if files == 1 { "" } else { "s" };
+    if diags.is_empty() {
+        println!(
+            "ok: {files} file{plural} checked, {} scenario(s), {} target(s), 0 errors",
+            loaded.scenarios.len(),
+            loaded.targets.len()
+        );
+        Ok(ExitCode::Success)
+    } else {
+        let n = diags.len();
+        println!("{files} file{plural} checked, {n} error{}", if n == 1 { "" } else { "s" });
+        Ok(ExitCode::InvalidInput)
+    }
+}
+
+/// Print the JSON Schema.
+pub fn schema(args: SchemaArgs) -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(&json_schema(args.kind))?);
+    Ok(ExitCode::Success)
 }

@@ -1,0 +1,862 @@
+//! Validated string values of scenario and target files: image references, ARM ids,
+//! GUIDs, URLs, CIDRs, names. Each type parses with [`FromStr`] (the same check the
+//! `validate` command runs, located) and (de)serializes as a plain string.
+
+use regex::Regex;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+/// A value that failed its check: what is wrong, and what would be valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+#[non_exhaustive]
+pub struct Invalid {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Invalid {
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Invalid { message: message.into(), hint: Some(hint.into()) }
+    }
+}
+
+/// Implements `Serialize` (via `Display`), `Deserialize` (via `FromStr`) and a string
+/// `JsonSchema` carrying the check name the validator dispatches on.
+macro_rules! string_value {
+    ($ty:ty, $check:literal, $desc:expr) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                <$ty>::from_str(&s).map_err(|e| match e.hint {
+                    Some(h) => serde::de::Error::custom(format!("{} (valid: {h})", e.message)),
+                    None => serde::de::Error::custom(e.message),
+                })
+            }
+        }
+        impl JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($ty).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({
+                    "type": "string",
+                    "description": $desc,
+                    "x-acr-chaos-check": $check,
+                })
+            }
+        }
+    };
+}
+
+/// Run the named check on a string (what the schema's `x-acr-chaos-check` names).
+pub fn run_check(check: &str, value: &str) -> Result<(), Invalid> {
+    match check {
+        "duration" => super::Duration::parse(value)
+            .map(drop)
+            .map_err(|e| Invalid::new(e.to_string(), super::duration::DURATION_FORM)),
+        "image-ref" => ImageRef::from_str(value).map(drop),
+        "image-spec" => ImageSpec::from_str(value).map(drop),
+        "regex" => MessageRegex::from_str(value).map(drop),
+        "url" => HttpUrl::from_str(value).map(drop),
+        "guid" => Guid::from_str(value).map(drop),
+        "arm-id" => ArmId::from_str(value).map(drop),
+        "registry-id" => typed_arm_id(value, "Microsoft.ContainerRegistry/registries"),
+        "cluster-id" => typed_arm_id(value, "Microsoft.ContainerService/managedClusters"),
+        "nsg-id" => typed_arm_id(value, "Microsoft.Network/networkSecurityGroups"),
+        "cidr" => Cidr::from_str(value).map(drop),
+        "dns-label" => DnsLabel::from_str(value).map(drop),
+        "k8s-name" => K8sName::from_str(value).map(drop),
+        "host" => RegistryHost::from_str(value).map(drop),
+        "principal" => Principal::from_str(value).map(drop),
+        "role" => Role::from_str(value).map(drop),
+        "scope" => Scope::from_str(value).map(drop),
+        "image-tag" => ImageTag::from_str(value).map(drop),
+        "acr-token-name" => AcrTokenName::from_str(value).map(drop),
+        "env-name" => EnvName::from_str(value).map(drop),
+        "cluster-ref" => ClusterRef::from_str(value).map(drop),
+        "non-empty" => NonEmpty::from_str(value).map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// What a check accepts, in a few words (for "missing field" and "expected a list of …").
+pub fn check_form(check: &str) -> &'static str {
+    match check {
+        "duration" => "a duration, e.g. 30s, 5m, 1h30m, 500ms",
+        "image-ref" => "an image reference [host[:port]/]path[:tag][@sha256:<64 hex>]",
+        "image-spec" => "an image reference, or target:<alias> (e.g. target:acr)",
+        "regex" => "a Rust regex",
+        "url" => "an absolute http(s) URL",
+        "guid" => "a GUID xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+        "arm-id" => {
+            "an ARM id /subscriptions/<guid>/resourceGroups/<rg>/providers/<ns>/<type>/<name>"
+        }
+        "registry-id" => {
+            "/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/<name>"
+        }
+        "cluster-id" => {
+            "/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.ContainerService/managedClusters/<name>"
+        }
+        "nsg-id" => {
+            "/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Network/networkSecurityGroups/<name>"
+        }
+        "cidr" => "an IP address or CIDR, e.g. 203.0.113.0/24",
+        "dns-label" => "a lowercase name (a-z, 0-9, '-', at most 63 characters)",
+        "k8s-name" => "a Kubernetes object name (lowercase a-z, 0-9, '-', '.')",
+        "host" => "a registry host, host[:port]",
+        "principal" => "kubelet, or an object id (GUID)",
+        "role" => "AcrPull, AcrPush, Owner, Contributor, Reader, or a role definition GUID",
+        "scope" => "registry, resource-group, subscription, or an ARM id",
+        "image-tag" => "an image tag [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
+        "acr-token-name" => "an ACR token name (5 to 50 letters, digits or '-')",
+        "env-name" => "the name of an environment variable",
+        "cluster-ref" => "an AKS cluster ARM id, or its name",
+        "non-empty" => "a non-empty string",
+        _ => "a string",
+    }
+}
+
+fn typed_arm_id(s: &str, ty: &str) -> Result<(), Invalid> {
+    ArmId::from_str(s)?.expect_type(ty)
+}
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("built-in regex")
+}
+
+static GUID: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+});
+static DNS_LABEL: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"));
+static DNS_SUBDOMAIN: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"));
+static HOST: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^(localhost|[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(:[0-9]{1,5})?$",
+    )
+});
+static PATH_COMPONENT: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$"));
+static TAG: LazyLock<Regex> = LazyLock::new(|| re(r"^[\w][\w.-]{0,127}$"));
+static DIGEST: LazyLock<Regex> = LazyLock::new(|| re(r"^sha256:[0-9a-f]{64}$"));
+static ENV_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z_][A-Za-z0-9_]*$"));
+static ACR_TOKEN: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9-]{5,50}$"));
+static ARM_ID: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)^/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/resourceGroups/[-\w._()]+(/providers/[A-Za-z0-9.]+(/[^/\s]+/[^/\s]+)+)?)?$",
+    )
+});
+
+const IMAGE_FORM: &str = "[host[:port]/]path[:tag][@sha256:<64 hex>], path components lowercase [a-z0-9] separated by . _ __ or -, tag [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+
+/// A string with at least one non-blank character.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NonEmpty(pub String);
+impl FromStr for NonEmpty {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if s.trim().is_empty() {
+            return Err(Invalid::new("must not be empty", "a non-empty string"));
+        }
+        Ok(NonEmpty(s.to_string()))
+    }
+}
+
+/// Defines a `String` newtype with `Display`, `AsRef<str>` and `as_str`.
+macro_rules! string_newtype {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+impl fmt::Display for NonEmpty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+string_value!(NonEmpty, "non-empty", "A non-empty string.");
+
+string_newtype!(
+    /// An image reference `[host[:port]/]path[:tag][@sha256:…]`.
+    ImageRef
+);
+impl ImageRef {
+    /// The registry host (`docker.io` when the reference names none).
+    pub fn host(&self) -> &str {
+        split_image(&self.0).0.unwrap_or("docker.io")
+    }
+    /// The tag, if any.
+    pub fn tag(&self) -> Option<&str> {
+        split_image(&self.0).2
+    }
+    /// The reference with its tag (and digest) replaced by `tag`.
+    pub fn with_tag(&self, tag: &str) -> String {
+        let (host, path, _, _) = split_image(&self.0);
+        match host {
+            Some(h) => format!("{h}/{path}:{tag}"),
+            None => format!("{path}:{tag}"),
+        }
+    }
+}
+
+/// Split into (host, path, tag, digest) without validating.
+fn split_image(s: &str) -> (Option<&str>, &str, Option<&str>, Option<&str>) {
+    let (rest, digest) = match s.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (s, None),
+    };
+    let (host, rest) = match rest.split_once('/') {
+        Some((first, tail))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            (Some(first), tail)
+        }
+        _ => (None, rest),
+    };
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    match rest[last_slash..].find(':') {
+        Some(i) => (host, &rest[..last_slash + i], Some(&rest[last_slash + i + 1..]), digest),
+        None => (host, rest, None, digest),
+    }
+}
+
+impl FromStr for ImageRef {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        let bad = |what: String| {
+            Err(Invalid::new(format!("invalid image reference {s:?}: {what}"), IMAGE_FORM))
+        };
+        if s.is_empty() {
+            return bad("empty".into());
+        }
+        if s.len() > 255 {
+            return bad("longer than 255 characters".into());
+        }
+        let (host, path, tag, digest) = split_image(s);
+        if let Some(h) = host
+            && !HOST.is_match(h)
+        {
+            return bad(format!("registry host {h:?} is not host[:port]"));
+        }
+        if path.is_empty() {
+            return bad("no repository path".into());
+        }
+        for c in path.split('/') {
+            if !PATH_COMPONENT.is_match(c) {
+                let why = if c.chars().any(|ch| ch.is_ascii_uppercase()) {
+                    "must be lowercase"
+                } else {
+                    "is not [a-z0-9] separated by . _ __ or -"
+                };
+                return bad(format!("path component {c:?} {why}"));
+            }
+        }
+        if let Some(t) = tag
+            && !TAG.is_match(t)
+        {
+            return bad(format!("tag {t:?} is not [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}"));
+        }
+        if let Some(d) = digest
+            && !DIGEST.is_match(d)
+        {
+            return bad(format!("digest {d:?} is not sha256:<64 lowercase hex>"));
+        }
+        Ok(ImageRef(s.to_string()))
+    }
+}
+string_value!(
+    ImageRef,
+    "image-ref",
+    "An image reference [host[:port]/]path[:tag][@sha256:<64 hex>]."
+);
+
+/// A probe image: a full reference, or `target:<alias>` naming one of the target's
+/// `probeImages`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ImageSpec {
+    Reference(ImageRef),
+    Alias(String),
+}
+impl FromStr for ImageSpec {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if let Some(alias) = s.strip_prefix("target:") {
+            if !DNS_LABEL.is_match(alias) {
+                return Err(Invalid::new(
+                    format!("invalid alias {alias:?} in {s:?}"),
+                    "target:<alias> with a lowercase name [a-z0-9-], e.g. target:acr",
+                ));
+            }
+            return Ok(ImageSpec::Alias(alias.to_string()));
+        }
+        ImageRef::from_str(s).map(ImageSpec::Reference).map_err(|e| Invalid {
+            hint: Some(format!("target:<alias> (e.g. target:acr), or {IMAGE_FORM}")),
+            ..e
+        })
+    }
+}
+impl fmt::Display for ImageSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImageSpec::Reference(r) => write!(f, "{r}"),
+            ImageSpec::Alias(a) => write!(f, "target:{a}"),
+        }
+    }
+}
+string_value!(
+    ImageSpec,
+    "image-spec",
+    "An image reference, or target:<alias> naming one of the target's probeImages."
+);
+
+/// A regular expression (Rust `regex` syntax) that a pull-failure message must match.
+#[derive(Debug, Clone)]
+pub struct MessageRegex(pub Regex);
+impl PartialEq for MessageRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+impl FromStr for MessageRegex {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        Regex::new(s).map(MessageRegex).map_err(|e| {
+            let detail = e.to_string();
+            let last = detail.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim();
+            Invalid::new(
+                format!("regex does not compile: {}", last.trim_start_matches("error: ")),
+                "a Rust regex (https://docs.rs/regex/#syntax), e.g. \"(401 Unauthorized|: not found)\"",
+            )
+        })
+    }
+}
+impl fmt::Display for MessageRegex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+string_value!(
+    MessageRegex,
+    "regex",
+    "A regular expression (Rust regex syntax) the failure message must match."
+);
+
+string_newtype!(
+    /// An http(s) URL.
+    HttpUrl
+);
+impl HttpUrl {
+    pub fn url(&self) -> url::Url {
+        url::Url::parse(&self.0).expect("validated on construction")
+    }
+}
+impl FromStr for HttpUrl {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        let hint = "an absolute http(s) URL, e.g. https://management.azure.com";
+        let u = url::Url::parse(s)
+            .map_err(|e| Invalid::new(format!("invalid URL {s:?}: {e}"), hint))?;
+        if !matches!(u.scheme(), "https" | "http") {
+            return Err(Invalid::new(
+                format!("URL scheme {:?} is not http or https", u.scheme()),
+                hint,
+            ));
+        }
+        if u.host_str().is_none_or(str::is_empty) {
+            return Err(Invalid::new(format!("URL {s:?} has no host"), hint));
+        }
+        Ok(HttpUrl(s.to_string()))
+    }
+}
+string_value!(HttpUrl, "url", "An absolute http(s) URL.");
+
+string_newtype!(
+    /// A GUID (subscription, tenant, object or role definition id).
+    Guid
+);
+impl FromStr for Guid {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if GUID.is_match(s) {
+            Ok(Guid(s.to_ascii_lowercase()))
+        } else {
+            Err(Invalid::new(
+                format!("{s:?} is not a GUID"),
+                "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex)",
+            ))
+        }
+    }
+}
+string_value!(Guid, "guid", "A GUID, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.");
+
+string_newtype!(
+    /// An Azure Resource Manager id: `/subscriptions/<guid>[/resourceGroups/<rg>[/providers/…]]`.
+    ArmId
+);
+impl ArmId {
+    /// The provider type, e.g. `Microsoft.ContainerRegistry/registries`.
+    pub fn resource_type(&self) -> Option<String> {
+        let segs: Vec<&str> = self.0.split('/').collect();
+        let p = segs.iter().position(|s| s.eq_ignore_ascii_case("providers"))?;
+        Some(format!("{}/{}", segs.get(p + 1)?, segs.get(p + 2)?))
+    }
+    /// The last path segment (the resource's name).
+    pub fn name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or("")
+    }
+    /// Case-insensitive comparison, as ARM compares ids.
+    pub fn same_as(&self, other: &str) -> bool {
+        self.0.trim_end_matches('/').eq_ignore_ascii_case(other.trim_end_matches('/'))
+    }
+    /// Check the provider type, e.g. `Microsoft.ContainerRegistry/registries`.
+    pub fn expect_type(&self, ty: &str) -> Result<(), Invalid> {
+        match self.resource_type() {
+            Some(t) if t.eq_ignore_ascii_case(ty) && self.0.split('/').count() == 9 => Ok(()),
+            _ => Err(Invalid::new(
+                format!("{:?} is not a {ty} resource id", self.0),
+                format!("/subscriptions/<guid>/resourceGroups/<rg>/providers/{ty}/<name>"),
+            )),
+        }
+    }
+}
+impl FromStr for ArmId {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if ARM_ID.is_match(s) {
+            Ok(ArmId(s.to_string()))
+        } else {
+            Err(Invalid::new(
+                format!("{s:?} is not an ARM resource id"),
+                "/subscriptions/<guid>[/resourceGroups/<rg>[/providers/<namespace>/<type>/<name>]]",
+            ))
+        }
+    }
+}
+string_value!(
+    ArmId,
+    "arm-id",
+    "An ARM id, /subscriptions/<guid>/resourceGroups/<rg>/providers/<ns>/<type>/<name>."
+);
+
+string_newtype!(
+    /// An IPv4/IPv6 address or CIDR range, as ACR network rules take them.
+    Cidr
+);
+impl FromStr for Cidr {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        let bad = || {
+            Invalid::new(
+                format!("{s:?} is not an IP address or CIDR"),
+                "an address or CIDR, e.g. 203.0.113.0/24",
+            )
+        };
+        let (ip, prefix) = match s.split_once('/') {
+            Some((ip, p)) => (ip, Some(p.parse::<u8>().map_err(|_| bad())?)),
+            None => (s, None),
+        };
+        let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        if prefix.is_some_and(|p| p > max) {
+            return Err(bad());
+        }
+        Ok(Cidr(s.to_string()))
+    }
+}
+string_value!(Cidr, "cidr", "An IP address or CIDR range, e.g. 203.0.113.0/24.");
+
+string_newtype!(
+    /// A DNS-1123 label: lowercase `[a-z0-9-]`, at most 63 characters (scenario names,
+    /// namespace names and prefixes, aliases).
+    DnsLabel
+);
+impl FromStr for DnsLabel {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if s.len() <= 63 && DNS_LABEL.is_match(s) {
+            Ok(DnsLabel(s.to_string()))
+        } else {
+            Err(Invalid::new(
+                format!("{s:?} is not a DNS-1123 label"),
+                "at most 63 characters of lowercase a-z, 0-9 and '-', starting and ending alphanumeric",
+            ))
+        }
+    }
+}
+string_value!(
+    DnsLabel,
+    "dns-label",
+    "A DNS-1123 label: lowercase a-z, 0-9, '-', at most 63 characters."
+);
+
+string_newtype!(
+    /// A Kubernetes object name (DNS-1123 subdomain), e.g. a Secret's.
+    K8sName
+);
+impl FromStr for K8sName {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if s.len() <= 253 && DNS_SUBDOMAIN.is_match(s) {
+            Ok(K8sName(s.to_string()))
+        } else {
+            Err(Invalid::new(
+                format!("{s:?} is not a Kubernetes object name"),
+                "lowercase a-z, 0-9, '-' and '.', at most 253 characters, starting and ending alphanumeric",
+            ))
+        }
+    }
+}
+string_value!(K8sName, "k8s-name", "A Kubernetes object name (DNS-1123 subdomain).");
+
+string_newtype!(
+    /// A registry host, `host[:port]`.
+    RegistryHost
+);
+impl FromStr for RegistryHost {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if HOST.is_match(s) {
+            Ok(RegistryHost(s.to_string()))
+        } else {
+            Err(Invalid::new(
+                format!("{s:?} is not a registry host"),
+                "host[:port], e.g. myregistry.azurecr.io",
+            ))
+        }
+    }
+}
+string_value!(RegistryHost, "host", "A registry host, host[:port].");
+
+string_newtype!(
+    /// An image tag.
+    ImageTag
+);
+impl FromStr for ImageTag {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if TAG.is_match(s) {
+            Ok(ImageTag(s.to_string()))
+        } else {
+            Err(Invalid::new(
+                format!("{s:?} is not an image tag"),
+                "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
+            ))
+        }
+    }
+}
+string_value!(ImageTag, "image-tag", "An image tag, [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.");
+
+string_newtype!(
+    /// An ACR token name (5-50 letters, digits, '-').
+    AcrTokenName
+);
+impl FromStr for AcrTokenName {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if ACR_TOKEN.is_match(s) {
+            Ok(AcrTokenName(s.to_string()))
+        } else {
+            Err(Invalid::new(
+                format!("{s:?} is not an ACR token name"),
+                "5 to 50 letters, digits or '-'",
+            ))
+        }
+    }
+}
+string_value!(AcrTokenName, "acr-token-name", "An ACR token name: 5 to 50 letters, digits or '-'.");
+
+string_newtype!(
+    /// The name of an environment variable (never its value).
+    EnvName
+);
+impl FromStr for EnvName {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if ENV_NAME.is_match(s) {
+            Ok(EnvName(s.to_string()))
+        } else {
+            // The value is not echoed: someone may have pasted the secret itself here.
+            Err(Invalid::new(
+                "not an environment variable name (value not shown: it may be a secret)",
+                "the NAME of a variable, [A-Za-z_][A-Za-z0-9_]*, e.g. AZURE_CLIENT_SECRET (never the secret itself)",
+            ))
+        }
+    }
+}
+string_value!(EnvName, "env-name", "The name of an environment variable (never a secret value).");
+
+string_newtype!(
+    /// An allowlisted cluster: an ARM id, or a cluster (or kubeconfig context) name.
+    ClusterRef
+);
+impl FromStr for ClusterRef {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if s.starts_with('/') {
+            ArmId::from_str(s)?;
+        } else if s.trim().is_empty() || s.contains(char::is_whitespace) {
+            return Err(Invalid::new(
+                format!("{s:?} is not a cluster name"),
+                "an AKS cluster ARM id, or its name",
+            ));
+        }
+        Ok(ClusterRef(s.to_string()))
+    }
+}
+string_value!(ClusterRef, "cluster-ref", "An AKS cluster: its ARM id, or its name.");
+
+/// Whose role assignment to delete.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Principal {
+    /// The cluster's kubelet identity (what `--attach-acr` grants AcrPull to).
+    Kubelet,
+    /// An Entra object id.
+    ObjectId(Guid),
+}
+impl FromStr for Principal {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if s == "kubelet" {
+            return Ok(Principal::Kubelet);
+        }
+        Guid::from_str(s).map(Principal::ObjectId).map_err(|_| {
+            Invalid::new(format!("unknown principal {s:?}"), "kubelet, or an object id (GUID)")
+        })
+    }
+}
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::Kubelet => f.write_str("kubelet"),
+            Principal::ObjectId(g) => write!(f, "{g}"),
+        }
+    }
+}
+string_value!(
+    Principal,
+    "principal",
+    "kubelet (the cluster's kubelet identity), or an Entra object id."
+);
+
+/// A role: a built-in name or a role definition GUID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Role {
+    AcrPull,
+    AcrPush,
+    Owner,
+    Contributor,
+    Reader,
+    Definition(Guid),
+}
+impl Role {
+    pub const BUILT_IN: [Role; 5] =
+        [Role::AcrPull, Role::AcrPush, Role::Owner, Role::Contributor, Role::Reader];
+
+    /// The role definition's GUID (built-in roles have fixed ids in every tenant).
+    pub fn definition_id(&self) -> &str {
+        match self {
+            Role::AcrPull => "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+            Role::AcrPush => "8311e382-0749-4cb8-b61a-304f252e45ec",
+            Role::Owner => "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+            Role::Contributor => "b24988ac-6180-42a0-ab88-20f7382dd24c",
+            Role::Reader => "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+            Role::Definition(g) => g.as_str(),
+        }
+    }
+}
+impl FromStr for Role {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        Ok(match s {
+            "AcrPull" => Role::AcrPull,
+            "AcrPush" => Role::AcrPush,
+            "Owner" => Role::Owner,
+            "Contributor" => Role::Contributor,
+            "Reader" => Role::Reader,
+            _ => Role::Definition(Guid::from_str(s).map_err(|_| {
+                Invalid::new(
+                    format!("unknown role {s:?}"),
+                    "AcrPull, AcrPush, Owner, Contributor, Reader, or a role definition GUID",
+                )
+            })?),
+        })
+    }
+}
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Role::AcrPull => f.write_str("AcrPull"),
+            Role::AcrPush => f.write_str("AcrPush"),
+            Role::Owner => f.write_str("Owner"),
+            Role::Contributor => f.write_str("Contributor"),
+            Role::Reader => f.write_str("Reader"),
+            Role::Definition(g) => write!(f, "{g}"),
+        }
+    }
+}
+string_value!(
+    Role,
+    "role",
+    "AcrPull, AcrPush, Owner, Contributor, Reader, or a role definition GUID."
+);
+
+/// Where a role assignment lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// The target's registry.
+    Registry,
+    /// The registry's resource group.
+    ResourceGroup,
+    /// The target's subscription.
+    Subscription,
+    /// An explicit ARM id.
+    Id(ArmId),
+}
+impl FromStr for Scope {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        Ok(match s {
+            "registry" => Scope::Registry,
+            "resource-group" => Scope::ResourceGroup,
+            "subscription" => Scope::Subscription,
+            _ if s.starts_with('/') => Scope::Id(ArmId::from_str(s)?),
+            _ => {
+                return Err(Invalid::new(
+                    format!("unknown scope {s:?}"),
+                    "registry, resource-group, subscription, or an ARM id",
+                ));
+            }
+        })
+    }
+}
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Registry => f.write_str("registry"),
+            Scope::ResourceGroup => f.write_str("resource-group"),
+            Scope::Subscription => f.write_str("subscription"),
+            Scope::Id(id) => write!(f, "{id}"),
+        }
+    }
+}
+string_value!(Scope, "scope", "registry, resource-group, subscription, or an ARM id.");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("nginx")]
+    #[case("library/nginx:1.27")]
+    #[case("myacr.azurecr.io/team/app:v1.2.3")]
+    #[case("localhost:5000/probe:latest")]
+    #[case("127.0.0.1:5443/a/b_c__d-e.f:tag_1")]
+    #[case(
+        "mcr.microsoft.com/azurelinux/busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    )]
+    fn image_refs_ok(#[case] s: &str) {
+        ImageRef::from_str(s).unwrap();
+    }
+
+    #[rstest]
+    #[case("", "empty")]
+    #[case("myacr.azurecr.io/Team/app:v1", "\"Team\" must be lowercase")]
+    #[case("myacr.azurecr.io/app:-bad", "tag \"-bad\"")]
+    #[case("myacr.azurecr.io/app@sha256:abc", "digest")]
+    #[case("my_acr.io/app", "registry host")]
+    #[case("a//b", "path component \"\"")]
+    fn image_refs_bad(#[case] s: &str, #[case] why: &str) {
+        let e = ImageRef::from_str(s).unwrap_err();
+        assert!(e.message.contains(why), "{s:?}: {}", e.message);
+    }
+
+    #[test]
+    fn image_parts() {
+        let r = ImageRef::from_str("myacr.azurecr.io/team/app:v1").unwrap();
+        assert_eq!(r.host(), "myacr.azurecr.io");
+        assert_eq!(r.tag(), Some("v1"));
+        assert_eq!(r.with_tag("nope"), "myacr.azurecr.io/team/app:nope");
+        assert_eq!(ImageRef::from_str("localhost:5000/x").unwrap().tag(), None);
+    }
+
+    #[test]
+    fn image_spec_alias_or_ref() {
+        assert_eq!(ImageSpec::from_str("target:acr").unwrap(), ImageSpec::Alias("acr".into()));
+        assert!(matches!(ImageSpec::from_str("busybox:1").unwrap(), ImageSpec::Reference(_)));
+        assert!(ImageSpec::from_str("target:ACR").is_err());
+    }
+
+    #[test]
+    fn arm_ids() {
+        let id = ArmId::from_str("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/myacr").unwrap();
+        assert_eq!(id.resource_type().unwrap(), "Microsoft.ContainerRegistry/registries");
+        assert_eq!(id.name(), "myacr");
+        id.expect_type("Microsoft.ContainerRegistry/registries").unwrap();
+        assert!(id.expect_type("Microsoft.ContainerService/managedClusters").is_err());
+        assert!(ArmId::from_str("/subscriptions/nope").is_err());
+        assert!(ArmId::from_str("subscriptions/00000000-0000-0000-0000-000000000000").is_err());
+    }
+
+    #[test]
+    fn roles_scopes_principals() {
+        assert_eq!(
+            Role::from_str("AcrPull").unwrap().definition_id(),
+            "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+        );
+        assert!(Role::from_str("acrpull").is_err());
+        assert_eq!(Scope::from_str("resource-group").unwrap(), Scope::ResourceGroup);
+        assert!(Scope::from_str("tenant").unwrap_err().hint.unwrap().contains("registry"));
+        assert_eq!(Principal::from_str("kubelet").unwrap(), Principal::Kubelet);
+        assert!(Principal::from_str("me").is_err());
+    }
+
+    #[rstest]
+    #[case("10.0.0.0/8", true)]
+    #[case("203.0.113.7", true)]
+    #[case("2001:db8::/32", true)]
+    #[case("10.0.0.0/33", false)]
+    #[case("10.0.0/8", false)]
+    fn cidrs(#[case] s: &str, #[case] ok: bool) {
+        assert_eq!(Cidr::from_str(s).is_ok(), ok, "{s}");
+    }
+
+    #[test]
+    fn regex_error_is_short() {
+        let e = MessageRegex::from_str("(unclosed").unwrap_err();
+        assert!(e.message.starts_with("regex does not compile: "), "{}", e.message);
+        assert!(e.message.contains("unclosed group"), "{}", e.message);
+    }
+
+    #[test]
+    fn urls() {
+        assert!(HttpUrl::from_str("https://management.azure.com").is_ok());
+        assert!(HttpUrl::from_str("ftp://x").is_err());
+        assert!(HttpUrl::from_str("management.azure.com").is_err());
+    }
+}
