@@ -5,3 +5,5 @@
 pub mod journal;
 pub mod lease;
 pub mod observe;
+pub mod probe;
+pub mod scenario;

@@ -103,11 +103,26 @@ pub fn observation(namespace: &str, name: &str, image: &str, st: &ProbeState) ->
     }
 }
 
+/// What the condition says after each change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Keep watching.
+    Keep,
+    /// Done: the goal is met.
+    Stop,
+    /// Keep watching, but stop (as met) at this instant at the latest.
+    SettleBy(Instant),
+    /// This probe cannot reach the goal any more: make a fresh one.
+    Recreate,
+}
+
 /// How a watch ended.
 #[derive(Debug)]
 pub enum WatchEnd {
     /// The condition held.
     Met(Observation),
+    /// The condition asked for a fresh probe.
+    Recreate(Observation),
     /// The deadline passed; the last observation.
     Deadline(Observation),
     /// The run was interrupted.
@@ -125,17 +140,25 @@ pub async fn watch_until(
     deadline: Instant,
     cancel: &mut tokio::sync::watch::Receiver<bool>,
     mut on_change: impl FnMut(&Observation),
-    mut cond: impl FnMut(&ProbeState, &Observation) -> bool,
+    mut cond: impl FnMut(&ProbeState, &Observation) -> Step,
 ) -> WatchEnd {
     let mut stream = Box::pin(kube.watch_probe(ns, name));
     let mut st = ProbeState::default();
     let mut last = observation(ns, name, image, &st);
+    let mut settle: Option<Instant> = None;
     loop {
         if *cancel.borrow() {
             return WatchEnd::Interrupted(last);
         }
+        let until = settle.map_or(deadline, |s| s.min(deadline));
         tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => return WatchEnd::Deadline(last),
+            _ = tokio::time::sleep_until(until) => {
+                return if settle.is_some_and(|s| s <= deadline) {
+                    WatchEnd::Met(last)
+                } else {
+                    WatchEnd::Deadline(last)
+                };
+            }
             _ = cancel.changed() => return WatchEnd::Interrupted(last),
             item = stream.next() => match item {
                 None => {
@@ -151,8 +174,15 @@ pub async fn watch_until(
                         on_change(&obs);
                         last = obs;
                     }
-                    if cond(&st, &last) {
-                        return WatchEnd::Met(last);
+                    match cond(&st, &last) {
+                        Step::Keep => {}
+                        Step::Stop => return WatchEnd::Met(last),
+                        Step::Recreate => return WatchEnd::Recreate(last),
+                        Step::SettleBy(t) => {
+                            if settle.is_none() {
+                                settle = Some(t);
+                            }
+                        }
                     }
                 }
             }

@@ -1,0 +1,408 @@
+//! One scenario, stage by stage: preflight (baseline probe pulls), journal, inject,
+//! observe (re-probe until the fault shows or the deadline passes), assert, restore
+//! (always), recovery probe, clean up. Emits [`crate::events`] in that order.
+
+use super::journal::{EntryState, Journal};
+use super::probe::{Goal, ProbeEnd, ProbeListener, ProbeRequest, Prober};
+use crate::clients::arm::ArmClient;
+use crate::clients::kube::Kube;
+use crate::events::{
+    Event, EventKind, ExpectedSummary, Observation, Sink, Stage, UndoOutcome, Verdict,
+};
+use crate::faults::{self, Ctx, Env, Fault, Phase, ProbePlan, Undo};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The event sink shared by concurrently running scenarios.
+#[derive(Clone)]
+pub struct SharedSink(pub Arc<Mutex<Box<dyn Sink>>>);
+
+impl SharedSink {
+    pub fn new(sink: Box<dyn Sink>) -> Self {
+        Self(Arc::new(Mutex::new(sink)))
+    }
+    pub fn emit(&self, e: Event) {
+        if let Ok(mut s) = self.0.lock() {
+            s.event(&e);
+        }
+    }
+}
+
+/// What a scenario needs to run, fully resolved (no file types).
+#[derive(Debug, Clone)]
+pub struct ScenarioPlan {
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    /// The scenario's own probe (before any fault alters it).
+    pub probe: ProbePlan,
+    pub node_selector: BTreeMap<String, String>,
+    pub expect: Expectation,
+    pub recovery_deadline: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub waiting_reasons: Vec<String>,
+    pub causes: Vec<String>,
+    pub message_regex: Option<regex::Regex>,
+    pub deadline: Duration,
+}
+
+impl Expectation {
+    pub fn summary(&self) -> ExpectedSummary {
+        ExpectedSummary {
+            waiting_reasons: self.waiting_reasons.clone(),
+            causes: self.causes.clone(),
+            message_regex: self.message_regex.as_ref().map(|r| r.as_str().to_string()),
+            deadline: self.deadline,
+        }
+    }
+
+    /// One line per unmet expectation.
+    pub fn check(&self, o: &Observation) -> Vec<String> {
+        let mut f = Vec::new();
+        let reason = o.waiting_reason.as_deref().unwrap_or("<none>");
+        if !self.waiting_reasons.iter().any(|r| r == reason) {
+            f.push(format!(
+                "waiting reason: expected one of [{}], observed {reason}",
+                self.waiting_reasons.join(", ")
+            ));
+        }
+        let missing: Vec<&String> = self.causes.iter().filter(|c| !o.causes.contains(c)).collect();
+        if !missing.is_empty() {
+            f.push(format!(
+                "causes: expected [{}], observed [{}] (missing {}) in message {:?}",
+                self.causes.join(", "),
+                o.causes.join(", "),
+                missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                o.message.as_deref().unwrap_or("<no message>")
+            ));
+        }
+        if let Some(re) = &self.message_regex {
+            let m = o.message.as_deref().unwrap_or("");
+            if !re.is_match(m) {
+                f.push(format!("message: does not match /{}/: {m:?}", re.as_str()));
+            }
+        }
+        f
+    }
+}
+
+/// Run-wide services shared by the scenarios.
+pub struct Services {
+    pub arm: ArmClient,
+    pub kube: Kube,
+    pub prober: Arc<dyn Prober>,
+    pub journal: Arc<Journal>,
+    pub sink: SharedSink,
+    pub run_id: String,
+    pub namespace_prefix: String,
+    pub preflight_deadline: Duration,
+    pub cancel: tokio::sync::watch::Receiver<bool>,
+}
+
+/// How a scenario ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub restore_failed: bool,
+    pub interrupted: bool,
+}
+
+struct Listener {
+    sink: SharedSink,
+    scenario: String,
+}
+
+impl ProbeListener for Listener {
+    fn created(&mut self, pod: &str, namespace: &str, image: &str) {
+        self.sink.emit(Event::scenario(
+            &self.scenario,
+            EventKind::ProbeCreated {
+                pod: pod.into(),
+                namespace: namespace.into(),
+                image: image.into(),
+            },
+        ));
+    }
+    fn observed(&mut self, obs: &Observation) {
+        self.sink.emit(Event::scenario(
+            &self.scenario,
+            EventKind::ProbeObserved { observation: obs.clone() },
+        ));
+    }
+}
+
+/// The per-scenario namespace `<prefix>-<run-id-short>-<scenario>` (≤ 63 chars).
+pub fn scenario_namespace(prefix: &str, run_id: &str, scenario: &str) -> String {
+    let short: String = run_id
+        .rsplit('-')
+        .next()
+        .unwrap_or(run_id)
+        .chars()
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let mut ns = format!("{prefix}-{short}-{scenario}").to_ascii_lowercase();
+    ns.truncate(63);
+    ns.trim_end_matches('-').to_string()
+}
+
+/// Run one scenario through every stage.
+pub async fn run(
+    svc: &Services,
+    plan: &ScenarioPlan,
+    fault: &dyn Fault,
+    base_env: &Env,
+) -> Outcome {
+    let name = plan.name.as_str();
+    let emit = |k: EventKind| svc.sink.emit(Event::scenario(name, k));
+    let mut env = base_env.clone();
+    env.scenario = name.to_string();
+    env.run_namespace = scenario_namespace(&svc.namespace_prefix, &svc.run_id, name);
+    let ctx = Ctx { arm: &svc.arm, kube: &svc.kube, env: &env };
+    emit(EventKind::ScenarioStarted {
+        fault: fault.kind().into(),
+        description: plan.description.clone(),
+        tags: plan.tags.clone(),
+        changes: fault.describe(&env),
+    });
+    let mut listener = Listener { sink: svc.sink.clone(), scenario: name.to_string() };
+    let mut out = Outcome { verdict: Verdict::Error, restore_failed: false, interrupted: false };
+    let probe_req = |phase: Phase, goal: Goal, deadline: Duration, tag: &str| ProbeRequest {
+        namespace: env.run_namespace.clone(),
+        name: format!("probe-{tag}"),
+        plan: fault.probe(&env, &plan.probe, phase),
+        node_selector: plan.node_selector.clone(),
+        run_id: svc.run_id.clone(),
+        scenario: name.to_string(),
+        goal,
+        deadline,
+    };
+
+    // ---- preflight -----------------------------------------------------------------
+    let mut secrets = fault.probe(&env, &plan.probe, Phase::Baseline).pull_secrets;
+    for s in fault.probe(&env, &plan.probe, Phase::Recovery).pull_secrets {
+        if !secrets.contains(&s) {
+            secrets.push(s);
+        }
+    }
+    if let Err(e) = svc.prober.prepare(&env.run_namespace, &svc.run_id, &secrets).await {
+        return finish_error(svc, name, &env, Stage::Preflight, e, out).await;
+    }
+    let baseline = svc
+        .prober
+        .probe(
+            probe_req(Phase::Baseline, Goal::Pulls, svc.preflight_deadline, "baseline"),
+            svc.cancel.clone(),
+            &mut listener,
+        )
+        .await;
+    match baseline {
+        Ok(r) if r.end == ProbeEnd::Met => {
+            emit(EventKind::PreflightPassed { baseline_pull: r.elapsed })
+        }
+        Ok(r) if r.end == ProbeEnd::Interrupted => {
+            out.interrupted = true;
+            return finish_error(svc, name, &env, Stage::Preflight, "interrupted".into(), out)
+                .await;
+        }
+        Ok(r) => {
+            let msg = format!(
+                "baseline probe did not pull within {:?}: {} {}",
+                svc.preflight_deadline,
+                r.observation.waiting_reason.as_deref().unwrap_or("pending"),
+                r.observation.message.as_deref().unwrap_or("")
+            );
+            return finish_error(svc, name, &env, Stage::Preflight, msg, out).await;
+        }
+        Err(e) => return finish_error(svc, name, &env, Stage::Preflight, e, out).await,
+    }
+
+    // ---- journal + inject ----------------------------------------------------------
+    let mut journaled: Vec<(u32, Undo)> = Vec::new();
+    let mut stage_error: Option<(Stage, String)> = None;
+    match fault.snapshot(&ctx).await {
+        Err(e) => stage_error = Some((Stage::Inject, format!("snapshot: {e}"))),
+        Ok(snap) => {
+            for u in &snap {
+                match svc.journal.record(name, fault.kind(), u.clone()).await {
+                    Ok(id) => {
+                        emit(EventKind::Journaled { change: u.describe() });
+                        journaled.push((id, u.clone()));
+                    }
+                    Err(e) => {
+                        stage_error = Some((Stage::Inject, format!("journal: {e}")));
+                        break;
+                    }
+                }
+            }
+            if stage_error.is_none() && *svc.cancel.borrow() {
+                out.interrupted = true;
+                stage_error = Some((Stage::Inject, "interrupted before the injection".into()));
+            }
+            if stage_error.is_none() {
+                match fault.inject(&ctx, &snap).await {
+                    Ok(lines) => {
+                        for l in lines {
+                            emit(EventKind::FaultInjected { description: l });
+                        }
+                    }
+                    Err(e) => stage_error = Some((Stage::Inject, e.to_string())),
+                }
+            }
+        }
+    }
+
+    // ---- observe + assert ----------------------------------------------------------
+    let mut verdict = Verdict::Error;
+    if stage_error.is_none() {
+        let injected_at = Instant::now();
+        let r = svc
+            .prober
+            .probe(
+                probe_req(
+                    Phase::Faulted,
+                    Goal::Fails { causes: plan.expect.causes.clone() },
+                    plan.expect.deadline,
+                    "fault",
+                ),
+                svc.cancel.clone(),
+                &mut listener,
+            )
+            .await;
+        match r {
+            Err(e) => stage_error = Some((Stage::Observe, e)),
+            Ok(r) if r.end == ProbeEnd::Interrupted => {
+                out.interrupted = true;
+                stage_error = Some((Stage::Observe, "interrupted".into()));
+            }
+            Ok(r) => {
+                if r.end == ProbeEnd::Met {
+                    emit(EventKind::FaultEffective {
+                        time_to_effect: injected_at.elapsed(),
+                        observation: r.observation.clone(),
+                    });
+                }
+                let mut failures = plan.expect.check(&r.observation);
+                if r.end == ProbeEnd::Deadline {
+                    failures.insert(
+                        0,
+                        format!(
+                            "the fault did not show within the deadline {:?}",
+                            plan.expect.deadline
+                        ),
+                    );
+                }
+                let passed = failures.is_empty();
+                emit(EventKind::Asserted {
+                    passed,
+                    expected: plan.expect.summary(),
+                    observed: r.observation,
+                    failures,
+                });
+                verdict = if passed { Verdict::Passed } else { Verdict::Failed };
+            }
+        }
+    }
+    if let Some((stage, e)) = &stage_error {
+        emit(EventKind::ScenarioError { stage: *stage, error: e.clone() });
+    }
+
+    // ---- restore (always) ----------------------------------------------------------
+    let undos = restore(svc, &ctx, &journaled).await;
+    out.restore_failed = undos.iter().any(|u| !u.ok);
+    emit(EventKind::RestoreFinished { undos });
+
+    // ---- recovery ------------------------------------------------------------------
+    if !out.interrupted && !*svc.cancel.borrow() {
+        let r = svc
+            .prober
+            .probe(
+                probe_req(Phase::Recovery, Goal::Pulls, plan.recovery_deadline, "recovery"),
+                svc.cancel.clone(),
+                &mut listener,
+            )
+            .await;
+        let (ok, ttr, error) = match r {
+            Ok(r) if r.end == ProbeEnd::Met => (true, Some(r.elapsed), None),
+            Ok(r) if r.end == ProbeEnd::Interrupted => {
+                out.interrupted = true;
+                (false, None, Some("interrupted".to_string()))
+            }
+            Ok(r) => (
+                false,
+                None,
+                Some(format!(
+                    "a fresh probe did not pull within {:?}: {} {}",
+                    plan.recovery_deadline,
+                    r.observation.waiting_reason.as_deref().unwrap_or("pending"),
+                    r.observation.message.as_deref().unwrap_or("")
+                )),
+            ),
+            Err(e) => (false, None, Some(e)),
+        };
+        emit(EventKind::RecoveryFinished { ok, time_to_recover: ttr, error });
+        if !ok && verdict == Verdict::Passed {
+            verdict = Verdict::Failed;
+        }
+    }
+    if out.interrupted {
+        verdict = Verdict::Error;
+    }
+
+    // ---- cleanup -------------------------------------------------------------------
+    if let Err(e) = svc.prober.cleanup(&env.run_namespace).await {
+        emit(EventKind::ScenarioError { stage: Stage::Cleanup, error: e });
+    }
+    if stage_error.is_some() && verdict != Verdict::Failed {
+        verdict = Verdict::Error;
+    }
+    out.verdict = verdict;
+    emit(EventKind::ScenarioFinished { verdict });
+    out
+}
+
+/// Apply every journaled undo of a scenario in reverse order; a failing undo does not
+/// stop the others. Each applied undo is checked.
+pub async fn restore(svc: &Services, ctx: &Ctx<'_>, journaled: &[(u32, Undo)]) -> Vec<UndoOutcome> {
+    let mut outcomes = Vec::new();
+    for (id, u) in journaled.iter().rev() {
+        let mut res = faults::undo::apply(ctx, u).await;
+        if res.is_ok() {
+            res = faults::undo::verify(ctx, u).await;
+        }
+        let (state, error) = match &res {
+            Ok(()) => (EntryState::Done, None),
+            Err(e) => (EntryState::Failed, Some(e.to_string())),
+        };
+        if let Err(e) = svc.journal.mark(*id, state, error.clone()).await {
+            tracing::warn!(error = %e, "journal update failed");
+        }
+        outcomes.push(UndoOutcome { description: u.describe(), ok: res.is_ok(), error });
+    }
+    outcomes
+}
+
+async fn finish_error(
+    svc: &Services,
+    name: &str,
+    env: &Env,
+    stage: Stage,
+    error: String,
+    mut out: Outcome,
+) -> Outcome {
+    svc.sink.emit(Event::scenario(name, EventKind::ScenarioError { stage, error }));
+    if let Err(e) = svc.prober.cleanup(&env.run_namespace).await {
+        svc.sink.emit(Event::scenario(
+            name,
+            EventKind::ScenarioError { stage: Stage::Cleanup, error: e },
+        ));
+    }
+    out.verdict = Verdict::Error;
+    svc.sink.emit(Event::scenario(name, EventKind::ScenarioFinished { verdict: Verdict::Error }));
+    out
+}
