@@ -12,36 +12,36 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    /// `details.name` of the Status (object name), if any.
+    /// The Status `details`, if any (boxed to keep `Result<_, ApiError>` small).
+    pub details: Option<Box<StatusDetails>>,
+}
+
+/// `details` of a metav1 Status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatusDetails {
+    /// Object name.
     pub name: Option<String>,
-    /// `details.kind` of the Status (the resource plural, as the real server does), if any.
+    /// The resource plural (as the real server reports it) or the kind for `Invalid`.
     pub kind: Option<String>,
-    /// `details.group`, if any.
     pub group: Option<String>,
-    /// `details.causes` for `Invalid`.
+    /// Field causes for `Invalid`.
     pub causes: Vec<Value>,
 }
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            reason,
-            message: message.into(),
-            name: None,
-            kind: None,
-            group: None,
-            causes: Vec::new(),
-        }
+        Self { code, reason, message: message.into(), details: None }
     }
 
     /// Attach `details.{name,kind,group}`.
     pub fn with_details(mut self, group: &str, plural: &str, name: &str) -> Self {
-        self.name = Some(name.to_string());
-        self.kind = Some(plural.to_string());
-        if !group.is_empty() {
-            self.group = Some(group.to_string());
-        }
+        self.details = Some(Box::new(StatusDetails {
+            name: Some(name.to_string()),
+            kind: Some(plural.to_string()),
+            group: (!group.is_empty()).then(|| group.to_string()),
+            causes: Vec::new(),
+        }));
         self
     }
 
@@ -78,15 +78,15 @@ impl ApiError {
     pub fn invalid(kind: &str, group: &str, name: &str, field: &str, detail: &str) -> Self {
         let mut e =
             Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {field}: {detail}"));
-        e.name = Some(name.to_string());
-        e.kind = Some(kind.to_string());
-        if !group.is_empty() {
-            e.group = Some(group.to_string());
-        }
-        e.causes.push(json!({
-            "reason": "FieldValueInvalid",
-            "message": detail,
-            "field": field,
+        e.details = Some(Box::new(StatusDetails {
+            name: Some(name.to_string()),
+            kind: Some(kind.to_string()),
+            group: (!group.is_empty()).then(|| group.to_string()),
+            causes: vec![json!({
+                "reason": "FieldValueInvalid",
+                "message": detail,
+                "field": field,
+            })],
         }));
         e
     }
@@ -138,17 +138,18 @@ impl ApiError {
             "code": self.code,
         });
         let mut details = serde_json::Map::new();
-        if let Some(n) = &self.name {
-            details.insert("name".into(), Value::String(n.clone()));
+        let d = self.details.as_deref().cloned().unwrap_or_default();
+        if let Some(n) = d.name {
+            details.insert("name".into(), Value::String(n));
         }
-        if let Some(g) = &self.group {
-            details.insert("group".into(), Value::String(g.clone()));
+        if let Some(g) = d.group {
+            details.insert("group".into(), Value::String(g));
         }
-        if let Some(k) = &self.kind {
-            details.insert("kind".into(), Value::String(k.clone()));
+        if let Some(k) = d.kind {
+            details.insert("kind".into(), Value::String(k));
         }
-        if !self.causes.is_empty() {
-            details.insert("causes".into(), Value::Array(self.causes.clone()));
+        if !d.causes.is_empty() {
+            details.insert("causes".into(), Value::Array(d.causes));
         }
         if !details.is_empty() {
             status["details"] = Value::Object(details);

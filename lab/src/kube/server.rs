@@ -1,0 +1,136 @@
+//! Starting the API emulator over TLS with a generated bearer token, and writing the
+//! kubeconfig that points kubectl / kube-rs at it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rand::Rng as _;
+
+use super::api::{self, ApiOptions};
+use super::store::SharedStore;
+use crate::server::{Served, serve_tls};
+use crate::tls::{LabCa, TlsError};
+
+/// The kubeconfig context (and cluster and user) name.
+pub const CONTEXT: &str = "aks-chaos-lab";
+
+/// Errors starting the API server or writing its kubeconfig.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KubeServerError {
+    #[error("kube API TLS setup: {0}")]
+    Tls(#[from] TlsError),
+    #[error("kube API could not listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("writing kubeconfig {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+/// A fresh random bearer token (hex, 32 bytes of entropy).
+pub fn generate_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill(&mut b);
+    format!("acrchaoslab.{}", hex::encode(b))
+}
+
+/// The kubeconfig YAML for `server` trusting `ca_pem` with a bearer `token`.
+pub fn kubeconfig_yaml(server: &str, ca_pem: &str, token: &str) -> String {
+    let ca = B64.encode(ca_pem.as_bytes());
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {CONTEXT}\n  user:\n    token: {token}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: {CONTEXT}\n    namespace: default\ncurrent-context: {CONTEXT}\npreferences: {{}}\n"
+    )
+}
+
+/// Write a kubeconfig file (mode 0600: it holds the token).
+pub fn write_kubeconfig(
+    path: &Path,
+    server: &str,
+    ca_pem: &str,
+    token: &str,
+) -> Result<(), KubeServerError> {
+    let err = |source| KubeServerError::Write { path: path.display().to_string(), source };
+    std::fs::write(path, kubeconfig_yaml(server, ca_pem, token)).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A running API emulator. Dropping it stops the server.
+pub struct KubeApiServer {
+    pub store: SharedStore,
+    pub url: String,
+    pub addr: SocketAddr,
+    token: String,
+    ca_pem: String,
+    served: Served,
+}
+
+impl std::fmt::Debug for KubeApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeApiServer").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl KubeApiServer {
+    /// Serve `store` over TLS (a leaf from `ca` for `localhost`/`127.0.0.1`) on `addr`.
+    /// `opts.token` empty: a token is generated.
+    pub async fn start(
+        store: SharedStore,
+        ca: &LabCa,
+        addr: SocketAddr,
+        mut opts: ApiOptions,
+    ) -> Result<KubeApiServer, KubeServerError> {
+        if opts.token.is_empty() {
+            opts.token = generate_token();
+        }
+        let tls = ca.rustls_server_config(
+            &["localhost", "kubernetes", "kubernetes.default.svc"],
+            &["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")],
+        )?;
+        // Bind first to learn the port for `/api`'s serverAddress.
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|source| KubeServerError::Listen { addr, source })?;
+        let bound =
+            listener.local_addr().map_err(|source| KubeServerError::Listen { addr, source })?;
+        drop(listener);
+        opts.server_address = bound.to_string();
+        let token = opts.token.clone();
+        let router = api::router(store.clone(), opts);
+        let served = serve_tls(router, tls, bound)
+            .await
+            .map_err(|source| KubeServerError::Listen { addr: bound, source })?;
+        Ok(KubeApiServer {
+            store,
+            url: served.url("https"),
+            addr: served.addr,
+            token,
+            ca_pem: ca.cert_pem(),
+            served,
+        })
+    }
+
+    /// The bearer token (a secret: do not log it).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The kubeconfig YAML for this server.
+    pub fn kubeconfig(&self) -> String {
+        kubeconfig_yaml(&self.url, &self.ca_pem, &self.token)
+    }
+
+    /// Write the kubeconfig to `path` (mode 0600).
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), KubeServerError> {
+        write_kubeconfig(path, &self.url, &self.ca_pem, &self.token)
+    }
+
+    /// Stop serving and wait for connections to finish.
+    pub async fn shutdown(self) {
+        self.served.shutdown().await;
+    }
+}
