@@ -732,6 +732,22 @@ fn exit_code_takes_the_worst() {
     let mut events = passing();
     events.push(run_ev(99.0, EventKind::RunFinished { exit_code: 3 }));
     assert_eq!(exit_code(&RunModel::from_events(&events)), ExitCode::RestoreFailed);
+    // A cleanup error fails the run even when the engine calls the scenario passed.
+    let mut events = passing();
+    events.insert(
+        11,
+        sc_ev(
+            21.15,
+            "acr-detach",
+            EventKind::ScenarioError {
+                stage: Stage::Cleanup,
+                error: s("delete namespace acr-chaos-3f2a: 500"),
+            },
+        ),
+    );
+    let model = RunModel::from_events(&events);
+    assert_eq!(model.scenarios[0].verdict, Verdict::Passed);
+    assert_eq!(exit_code(&model), ExitCode::ExpectationFailed);
     // An unfinished scenario (interrupted mid-way, no verdict) does not count as passed.
     let events: Vec<Event> = passing().into_iter().take(5).collect();
     assert_eq!(exit_code(&RunModel::from_events(&events)), ExitCode::ExpectationFailed);

@@ -11,6 +11,25 @@
 //! The engine builds one [`StandardReporters`] with [`standard_reporters`], sends it every
 //! event (it is a [`Sink`]), calls [`Reporter::finish`] at the end, and takes the process
 //! exit code from [`StandardReporters::exit_code`] (the mapping is [`exit_code`]).
+//!
+//! Run-level events the mapping relies on: `run-refused` (invalid input or a guard rail
+//! refused the run: exit 2) and `run-interrupted` (SIGINT/SIGTERM: exit 130). A restore
+//! failure is an undo with `ok: false` in `restore-finished`, or a `scenario-error` in the
+//! `restore` stage (exit 3). The code in `run-finished` is taken into account when worse.
+//!
+//! ```no_run
+//! use acr_chaos::events::{Event, EventKind, Sink};
+//! use acr_chaos::report::{self, Reporter, Terminal};
+//! let run_id = report::new_run_id();
+//! let mut reporters = report::standard_reporters("reports".as_ref(), &run_id, Terminal::Stderr);
+//! reporters.event(&Event::run(EventKind::RunStarted {
+//!     run_id: run_id.clone(), target: "lab".into(), scenarios: vec![], dry_run: false,
+//! }));
+//! // ... the engine's events ...
+//! let code = reporters.exit_code();
+//! reporters.event(&Event::run(EventKind::RunFinished { exit_code: code.code() }));
+//! let _files = reporters.finish();
+//! ```
 
 pub mod cli;
 pub mod eventlog;

@@ -492,8 +492,8 @@ fn exit_code_from_i32(code: i32) -> Option<ExitCode> {
 /// - 130 when the run was interrupted (`run-interrupted`);
 /// - 3 when any restore failed (a failed undo, or an error in the restore stage);
 /// - 2 when the run was refused (invalid input or configuration, a guard rail);
-/// - 1 when any expectation failed (assertion, recovery, alert check) or a scenario ended
-///   in `failed` or `error`;
+/// - 1 when any expectation failed (assertion, recovery, alert check), a scenario reported
+///   an error in any stage (cleanup included), or a scenario ended in `failed` or `error`;
 /// - 0 otherwise (skipped scenarios do not fail a run);
 /// - and the code the engine announced in `run-finished`, when it is one of those.
 pub fn exit_code(model: &RunModel) -> ExitCode {
@@ -502,7 +502,8 @@ pub fn exit_code(model: &RunModel) -> ExitCode {
         if s.restore_failed() {
             code = code.worst(ExitCode::RestoreFailed);
         }
-        if s.expectation_failed() || matches!(s.verdict, Verdict::Failed | Verdict::Error) {
+        let failed = s.expectation_failed() || !s.errors.is_empty();
+        if failed || matches!(s.verdict, Verdict::Failed | Verdict::Error) {
             code = code.worst(ExitCode::ExpectationFailed);
         }
     }
