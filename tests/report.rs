@@ -802,3 +802,47 @@ fn rebuild_reports_bad_input_with_location() {
     let err = report::rebuild(&json, false).unwrap_err().to_string();
     assert!(err.contains("acr-chaos.report/v9") && err.contains("acr-chaos.report/v1"), "{err}");
 }
+
+#[test]
+fn dry_run_summary_lists_the_planned_changes() {
+    let n = "acr-detach";
+    let events = vec![
+        run_ev(
+            0.0,
+            EventKind::RunStarted {
+                run_id: s(RUN_ID),
+                target: s("lab"),
+                scenarios: strings(&[n]),
+                dry_run: true,
+            },
+        ),
+        sc_ev(
+            0.1,
+            n,
+            EventKind::ScenarioStarted {
+                fault: s(n),
+                description: s("detach"),
+                tags: vec![],
+                changes: strings(&[
+                    "DELETE /subscriptions/0000/providers/Microsoft.Authorization/roleAssignments/0f2a",
+                ]),
+            },
+        ),
+        sc_ev(0.2, n, EventKind::ScenarioFinished { verdict: Verdict::Skipped }),
+        run_ev(0.3, EventKind::RunFinished { exit_code: 0 }),
+    ];
+    let model = RunModel::from_events(&events);
+    assert_eq!(exit_code(&model), ExitCode::Success);
+    let md = report::markdown::render(&model);
+    assert!(md.contains("**dry run**"), "{md}");
+    assert!(md.contains("### Planned changes (dry run: nothing was changed)"), "{md}");
+    assert!(
+        md.contains(
+            "- `DELETE /subscriptions/0000/providers/Microsoft.Authorization/roleAssignments/0f2a`"
+        ),
+        "{md}"
+    );
+    let r = parse_junit(&events);
+    assert!(matches!(case(&r, n).status, TestCaseStatus::Skipped { .. }));
+    assert!(matches!(case(&r, "acr-detach/restore").status, TestCaseStatus::Skipped { .. }));
+}

@@ -102,6 +102,18 @@ pub fn render(model: &RunModel) -> String {
             );
         }
     }
+    let with_changes: Vec<&ScenarioRecord> =
+        model.scenarios.iter().filter(|s| !s.changes.is_empty()).collect();
+    if model.dry_run && !with_changes.is_empty() {
+        let _ = writeln!(out, "\n### Planned changes (dry run: nothing was changed)\n");
+        for s in with_changes {
+            let _ = writeln!(out, "#### `{}`\n", inline(&s.name));
+            for c in &s.changes {
+                let _ = writeln!(out, "- {}", code_span(c));
+            }
+            let _ = writeln!(out);
+        }
+    }
     let failing: Vec<&ScenarioRecord> = model
         .scenarios
         .iter()
