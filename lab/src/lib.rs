@@ -18,3 +18,5 @@ pub mod knobs;
 pub mod kubelet;
 pub mod acr;
 pub mod hub;
+pub mod lab;
+pub mod cli;

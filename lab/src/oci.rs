@@ -188,10 +188,27 @@ impl Pusher {
         if status == StatusCode::OK {
             return Ok(());
         }
-        // Monolithic upload in one POST (distribution supports `?digest=` on POST).
+        // Start an upload, then finish it in one PUT with the whole blob.
+        let (status, headers, body) = self
+            .send(Method::POST, &format!("/v2/{repo}/blobs/uploads/"), token, None, Bytes::new())
+            .await?;
+        let location = headers.get(header::LOCATION).and_then(|v| v.to_str().ok());
+        let (StatusCode::ACCEPTED, Some(location)) = (status, location) else {
+            return Err(OciError::Http {
+                method: "POST".into(),
+                url: format!("{}/v2/{repo}/blobs/uploads/", self.base),
+                detail: format!("unexpected {status}: {}", String::from_utf8_lossy(&body)),
+            });
+        };
+        // `relativeurls: true`: the location is a path; be tolerant of absolute URLs.
+        let path = match location.find("/v2/") {
+            Some(i) => &location[i..],
+            None => location,
+        };
+        let sep = if path.contains('?') { '&' } else { '?' };
         self.expect(
-            Method::POST,
-            &format!("/v2/{repo}/blobs/uploads/?digest={dgst}"),
+            Method::PUT,
+            &format!("{path}{sep}digest={dgst}"),
             token,
             Some("application/octet-stream"),
             data.clone(),

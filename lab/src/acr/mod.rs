@@ -109,7 +109,14 @@ pub fn client_ip(req: &Request) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
+/// The registry firewall. It guards `/oauth2/*` and every `/v2/*` request that carries
+/// credentials; an anonymous `/v2/*` request still gets the `401` challenge, so clients
+/// meet the `403` at the token endpoint, as containerd reports it against real ACR
+/// (`failed to fetch anonymous token: unexpected status: 403 Forbidden`).
 async fn firewall(AxState(fd): AxState<FrontDoor>, req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/v2") && !req.headers().contains_key(header::AUTHORIZATION) {
+        return next.run(req).await;
+    }
     let ip = client_ip(&req);
     // `network_allows` reads the effective settings (pending ARM updates that are due
     // included), so a read lock is enough on this hot path.

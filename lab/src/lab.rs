@@ -1,0 +1,587 @@
+//! The [`Lab`]: builder and handle of the whole emulated AKS + ACR world.
+//!
+//! Start order: CA → state → Entra ID + ARM emulators → ACR front door + private hub
+//! (TLS, 127.0.0.1) → two real `docker-registry` children (ACR, hub) → probe images
+//! pushed → optional containerd (host mapping + CA via `certs.d`) → `<state-dir>/lab.env`.
+//! Later parts (Kubernetes API emulator, kubelet emulator) hook in after containerd: see
+//! `HOOK:` below. Dropping the handle stops every server and child process.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::acr::{self, FrontDoor, Lifetimes};
+use crate::containerd::{Containerd, ContainerdError, ContainerdOptions, RegistryHost};
+use crate::hub::{self, Hub};
+use crate::jwt::{Access, TokenSigner};
+use crate::knobs::{Knob, KnobError, Knobs};
+use crate::oci::{self, OciError, Pusher};
+use crate::registry::{Registry, RegistryConfig, RegistryError, free_loopback_addr};
+use crate::server::{Served, serve_tls};
+use crate::state::{SharedState, State, StateOptions};
+use crate::tls::{LabCa, TlsError};
+use crate::world::{World, roles};
+
+/// Issuer of the ACR front door's JWTs (as ACR's own tokens say).
+pub const ACR_ISSUER: &str = "Azure Container Registry";
+/// Env var overriding the default state dir (`.lab/`).
+pub const STATE_DIR_ENV: &str = "ACR_CHAOS_LAB_STATE";
+
+/// Errors starting the lab.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabError {
+    #[error("world file {path}: {message}")]
+    World { path: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("seeding probe images: {0}")]
+    Oci(#[from] OciError),
+    #[error(transparent)]
+    Containerd(#[from] ContainerdError),
+    #[error(transparent)]
+    Knob(#[from] KnobError),
+    #[error("invalid lab option: {0}")]
+    Option(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
+    move |source| LabError::Io { path: path.to_path_buf(), source }
+}
+
+/// The default state dir: `$ACR_CHAOS_LAB_STATE`, else `.lab/` under the current dir.
+pub fn default_state_dir() -> PathBuf {
+    std::env::var_os(STATE_DIR_ENV).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".lab"))
+}
+
+/// Loads a world file, errors naming the file (and line/column when the parser has them).
+pub fn load_world(path: &Path) -> Result<World, LabError> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    World::from_yaml(&text)
+        .map_err(|e| LabError::World { path: path.display().to_string(), message: e.to_string() })
+}
+
+/// Builder of a [`Lab`].
+#[derive(Debug, Clone)]
+pub struct LabBuilder {
+    state_dir: PathBuf,
+    world: Option<World>,
+    world_file: Option<PathBuf>,
+    time_scale: f64,
+    propagation_delay: Option<Duration>,
+    lro_delay: Option<Duration>,
+    lifetimes: Lifetimes,
+    hub_token_lifetime: Duration,
+    knobs: Vec<(String, Knob)>,
+    seed_images: bool,
+    containerd: bool,
+}
+
+impl Default for LabBuilder {
+    fn default() -> Self {
+        Self {
+            state_dir: default_state_dir(),
+            world: None,
+            world_file: None,
+            time_scale: 1.0,
+            propagation_delay: None,
+            lro_delay: None,
+            lifetimes: Lifetimes::default(),
+            hub_token_lifetime: Duration::from_secs(300),
+            knobs: Vec::new(),
+            seed_images: true,
+            containerd: false,
+        }
+    }
+}
+
+impl LabBuilder {
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = dir.into();
+        self
+    }
+    /// Use this world (default: the shipped `world.default.yaml`).
+    pub fn world(mut self, world: World) -> Self {
+        self.world = Some(world);
+        self
+    }
+    /// Load the world from a YAML file at start.
+    pub fn world_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.world_file = Some(path.into());
+        self
+    }
+    /// 1.0 = real timings; e.g. 0.05 makes propagation and LRO delays 20× shorter.
+    pub fn time_scale(mut self, scale: f64) -> Self {
+        self.time_scale = scale;
+        self
+    }
+    /// RBAC propagation delay before `time_scale` (default 30 s, as E's state).
+    pub fn propagation_delay(mut self, d: Duration) -> Self {
+        self.propagation_delay = Some(d);
+        self
+    }
+    /// ARM long-running operation delay before `time_scale`.
+    pub fn lro_delay(mut self, d: Duration) -> Self {
+        self.lro_delay = Some(d);
+        self
+    }
+    /// ACR refresh/access token lifetimes (real seconds).
+    pub fn token_lifetimes(mut self, lifetimes: Lifetimes) -> Self {
+        self.lifetimes = lifetimes;
+        self
+    }
+    /// A transient-failure knob active from the start.
+    pub fn knob(mut self, endpoint: &str, knob: Knob) -> Self {
+        self.knobs.push((endpoint.to_string(), knob));
+        self
+    }
+    /// Push the world's probe images (default on).
+    pub fn seed_images(mut self, on: bool) -> Self {
+        self.seed_images = on;
+        self
+    }
+    /// Also start containerd mapped to the lab's registry hosts (default off).
+    pub fn containerd(mut self, on: bool) -> Self {
+        self.containerd = on;
+        self
+    }
+
+    /// Starts everything; ready when it returns.
+    pub async fn start(self) -> Result<Lab, LabError> {
+        let began = Instant::now();
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
+            return Err(LabError::Option(format!(
+                "time scale must be a positive number (1.0 = real time), got {}",
+                self.time_scale
+            )));
+        }
+        let world = match (&self.world_file, self.world.clone()) {
+            (Some(path), _) => load_world(path)?,
+            (None, Some(w)) => w,
+            (None, None) => World::default_world(),
+        };
+        for image in world.registry.images.iter().chain(&world.private_registry.images) {
+            oci::split_reference(image).map_err(|e| LabError::World {
+                path: self.world_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                message: format!("registry images: {e}"),
+            })?;
+        }
+        let dir = &self.state_dir;
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let dir = dir.canonicalize().map_err(io_err(dir))?;
+
+        // CA.
+        let ca = LabCa::generate()?;
+        let ca_path = dir.join("ca.pem");
+        ca.write_cert(&ca_path)?;
+
+        // State.
+        let mut options = StateOptions { time_scale: self.time_scale, ..StateOptions::default() };
+        if let Some(d) = self.propagation_delay {
+            options.propagation_delay = d;
+        }
+        if let Some(d) = self.lro_delay {
+            options.lro_delay = d;
+        }
+        let login_server = world.registry.login_server.clone();
+        let hub_host = world.private_registry.host.clone();
+        let hub_spec = world.private_registry.clone();
+        let state = State::shared(world, options);
+        let knobs = Knobs::new();
+        for (endpoint, knob) in self.knobs {
+            knobs.set(&endpoint, knob)?;
+        }
+
+        // Entra ID + ARM.
+        let loopback = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+        let local_ips = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        let entra_tls =
+            ca.rustls_server_config(&["login.microsoftonline.com", "localhost"], &local_ips)?;
+        let entra_router =
+            crate::knobs::apply(crate::entra::router(state.clone()), &knobs, "entra");
+        let entra = serve_tls(entra_router, entra_tls, loopback).await.map_err(io_err(&dir))?;
+        let arm_tls =
+            ca.rustls_server_config(&["management.azure.com", "localhost"], &local_ips)?;
+        let arm_router = crate::knobs::apply(crate::arm::router(state.clone()), &knobs, "arm")
+            .merge(crate::knobs::admin_router(knobs.clone()));
+        let arm = serve_tls(arm_router, arm_tls, loopback).await.map_err(io_err(&dir))?;
+
+        // Front doors (registry ports picked first: the front doors proxy to them).
+        let acr_upstream = free_loopback_addr().map_err(io_err(&dir))?;
+        let hub_upstream = free_loopback_addr().map_err(io_err(&dir))?;
+        let acr_signer = Arc::new(TokenSigner::new(&ca, ACR_ISSUER)?);
+        let hub_issuer = format!("{hub_host} token service");
+        let hub_signer = Arc::new(TokenSigner::new(&ca, &hub_issuer)?);
+        let fd =
+            FrontDoor::new(state.clone(), acr_signer.clone(), self.lifetimes.clone(), acr_upstream);
+        let acr_tls = ca.rustls_server_config(&[&login_server, "localhost"], &local_ips)?;
+        let acr =
+            serve_tls(acr::router(fd, &knobs), acr_tls, loopback).await.map_err(io_err(&dir))?;
+        let hub_router = hub::router(
+            Hub::new(hub_spec, hub_signer.clone(), self.hub_token_lifetime, hub_upstream),
+            &knobs,
+        );
+        let hub_tls = ca.rustls_server_config(&[&hub_host, "localhost"], &local_ips)?;
+        let hub = serve_tls(hub_router, hub_tls, loopback).await.map_err(io_err(&dir))?;
+        {
+            let mut st = state.write();
+            st.arm_base_url = Some(format!("https://{}", arm.addr));
+            st.authority_host = Some(format!("https://{}", entra.addr));
+            st.registry_ports = vec![acr.addr.port()];
+        }
+
+        // Real registries, started in parallel.
+        let timeout = Duration::from_secs(20);
+        let acr_cfg = RegistryConfig {
+            dir: dir.join("registry"),
+            realm: format!("https://{}/oauth2/token", acr.addr),
+            service: login_server.clone(),
+            issuer: ACR_ISSUER.into(),
+            signing_cert_pem: acr_signer.cert_pem().to_string(),
+            start_timeout: timeout,
+        };
+        let hub_cfg = RegistryConfig {
+            dir: dir.join("hub-registry"),
+            realm: format!("https://{}/token", hub.addr),
+            service: hub_host.clone(),
+            issuer: hub_issuer,
+            signing_cert_pem: hub_signer.cert_pem().to_string(),
+            start_timeout: timeout,
+        };
+        let (registry, hub_registry) = tokio::join!(
+            Registry::start(&acr_cfg, acr_upstream),
+            Registry::start(&hub_cfg, hub_upstream)
+        );
+        let (registry, hub_registry) = (registry?, hub_registry?);
+
+        // Probe images.
+        if self.seed_images {
+            let (acr_images, hub_images) = {
+                let st = state.read();
+                (st.world.registry.images.clone(), st.world.private_registry.images.clone())
+            };
+            let (acr_pusher, hub_pusher) =
+                (Pusher::new(registry.addr()), Pusher::new(hub_registry.addr()));
+            let acr_push = seed(&acr_pusher, &acr_signer, &login_server, &acr_images);
+            let hub_push = seed(&hub_pusher, &hub_signer, &hub_host, &hub_images);
+            let (a, h) = tokio::join!(acr_push, hub_push);
+            a?;
+            h?;
+        }
+
+        // containerd (the kubelet emulator's runtime), optional here.
+        let containerd = if self.containerd {
+            let opts = ContainerdOptions::new(&dir)
+                .host(RegistryHost {
+                    host: login_server.clone(),
+                    endpoint: format!("https://{}", acr.addr),
+                    ca_file: Some(ca_path.clone()),
+                    plain_http: false,
+                })
+                .host(RegistryHost {
+                    host: hub_host.clone(),
+                    endpoint: format!("https://{}", hub.addr),
+                    ca_file: Some(ca_path.clone()),
+                    plain_http: false,
+                });
+            Some(Containerd::start(opts).await?)
+        } else {
+            None
+        };
+        // HOOK: Kubernetes API emulator and kubelet emulator start here (they need `state`,
+        // `ca`, `containerd`); add their handles as fields and their variables to `env_vars`.
+
+        let lab = Lab {
+            state,
+            knobs,
+            ca,
+            ca_path,
+            state_dir: dir,
+            login_server,
+            hub_host,
+            acr_signer,
+            containerd,
+            registry,
+            hub_registry,
+            acr,
+            hub,
+            arm,
+            entra,
+            started_in: began.elapsed(),
+        };
+        lab.write_env()?;
+        tracing::info!(started_in = ?lab.started_in, registry = %lab.registry_url(), "lab ready");
+        Ok(lab)
+    }
+}
+
+async fn seed(
+    pusher: &Pusher,
+    signer: &TokenSigner,
+    service: &str,
+    images: &[String],
+) -> Result<(), OciError> {
+    let pushes = images.iter().map(|reference| async move {
+        let (repo, tag) = oci::split_reference(reference)?;
+        let image = oci::build_probe_image(repo, tag)?;
+        let access = vec![Access {
+            kind: "repository".into(),
+            name: repo.to_string(),
+            actions: vec!["pull".into(), "push".into()],
+        }];
+        let token = signer.access_token(service, "lab-admin", access, 300);
+        pusher.push(repo, tag, &image, &token).await
+    });
+    for r in futures::future::join_all(pushes).await {
+        r?;
+    }
+    Ok(())
+}
+
+/// A running lab. Dropping it stops every server and child process.
+pub struct Lab {
+    /// The emulated Azure world (mutable at run time, as ARM does).
+    pub state: SharedState,
+    /// Transient-failure knobs (also at `POST /_lab/knobs` on the ARM endpoint).
+    pub knobs: Knobs,
+    ca: LabCa,
+    ca_path: PathBuf,
+    state_dir: PathBuf,
+    login_server: String,
+    hub_host: String,
+    acr_signer: Arc<TokenSigner>,
+    // Field order = drop order: containerd first, then the registries, then servers.
+    containerd: Option<Containerd>,
+    registry: Registry,
+    hub_registry: Registry,
+    acr: Served,
+    hub: Served,
+    arm: Served,
+    entra: Served,
+    started_in: Duration,
+}
+
+impl std::fmt::Debug for Lab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lab")
+            .field("state_dir", &self.state_dir)
+            .field("registry", &self.acr.addr)
+            .field("hub", &self.hub.addr)
+            .field("arm", &self.arm.addr)
+            .field("entra", &self.entra.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Credentials of the principal the chaos engine runs as.
+#[derive(Clone)]
+pub struct ChaosPrincipal {
+    pub client_id: String,
+    pub object_id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ChaosPrincipal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChaosPrincipal")
+            .field("client_id", &self.client_id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Lab {
+    pub fn builder() -> LabBuilder {
+        LabBuilder::default()
+    }
+
+    /// Time from `start()` to ready.
+    pub fn started_in(&self) -> Duration {
+        self.started_in
+    }
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+    /// PEM file of the lab CA (`ACR_CHAOS_LAB_CA`).
+    pub fn ca_path(&self) -> &Path {
+        &self.ca_path
+    }
+    pub fn ca(&self) -> &LabCa {
+        &self.ca
+    }
+    /// rustls client config trusting the lab CA.
+    pub fn rustls_client_config(&self) -> Arc<rustls::ClientConfig> {
+        self.ca.rustls_client_config()
+    }
+    /// The registry login server, e.g. `acrchaoslab.azurecr.io`.
+    pub fn login_server(&self) -> &str {
+        &self.login_server
+    }
+    /// `https://127.0.0.1:port` of the ACR front door.
+    pub fn registry_url(&self) -> String {
+        self.acr.url("https")
+    }
+    pub fn registry_addr(&self) -> SocketAddr {
+        self.acr.addr
+    }
+    /// The private hub's host name (`registry.hub.lab`) and `https://127.0.0.1:port`.
+    pub fn hub_host(&self) -> &str {
+        &self.hub_host
+    }
+    pub fn hub_url(&self) -> String {
+        self.hub.url("https")
+    }
+    /// `(host name in image references, where it really listens)` for every registry host.
+    pub fn registry_hosts(&self) -> Vec<(String, SocketAddr)> {
+        vec![(self.login_server.clone(), self.acr.addr), (self.hub_host.clone(), self.hub.addr)]
+    }
+    /// ARM endpoint (`https://127.0.0.1:port`).
+    pub fn arm_endpoint(&self) -> String {
+        self.arm.url("https")
+    }
+    /// Entra authority host (`https://127.0.0.1:port`).
+    pub fn authority_host(&self) -> String {
+        self.entra.url("https")
+    }
+    /// The plain-HTTP address of the ACR registry process (tests, tooling).
+    pub fn registry_backend(&self) -> SocketAddr {
+        self.registry.addr()
+    }
+    pub fn registry_pids(&self) -> Vec<u32> {
+        self.registry.pid().into_iter().chain(self.hub_registry.pid()).collect()
+    }
+    /// The ACR token signer (issue tokens in tests and benches).
+    pub fn acr_signer(&self) -> &TokenSigner {
+        &self.acr_signer
+    }
+    pub fn containerd(&self) -> Option<&Containerd> {
+        self.containerd.as_ref()
+    }
+    pub fn tenant_id(&self) -> String {
+        self.state.read().world.tenant_id.clone()
+    }
+    pub fn subscription_id(&self) -> String {
+        self.state.read().world.subscription_id.clone()
+    }
+    pub fn registry_id(&self) -> String {
+        self.state.read().world.registry_id()
+    }
+    pub fn cluster_id(&self) -> String {
+        self.state.read().world.cluster_id()
+    }
+
+    /// The principal allowed to run chaos: one with a valid secret holding Owner or User
+    /// Access Administrator somewhere (the default world's `acr-chaos-runner`).
+    pub fn chaos_principal(&self) -> Option<ChaosPrincipal> {
+        let st = self.state.read();
+        let now = st.clock.utc_now();
+        let usable = |p: &&crate::world::Principal| {
+            p.secret.is_some() && !p.secret_expires.is_some_and(|e| e <= now)
+        };
+        let admin = |p: &&crate::world::Principal| {
+            st.live_role_assignments().any(|a| {
+                a.principal_id.eq_ignore_ascii_case(&p.object_id)
+                    && [roles::OWNER, roles::USER_ACCESS_ADMINISTRATOR]
+                        .iter()
+                        .any(|r| a.role_guid().eq_ignore_ascii_case(r))
+            })
+        };
+        st.principals.iter().filter(usable).find(admin).map(|p| ChaosPrincipal {
+            client_id: p.client_id.clone(),
+            object_id: p.object_id.clone(),
+            secret: p.secret.clone().unwrap_or_default(),
+        })
+    }
+
+    /// The variables `lab.env` holds, in order.
+    pub fn env_vars(&self) -> Vec<(&'static str, String)> {
+        let principal = self.chaos_principal();
+        let mut vars = vec![
+            ("ACR_CHAOS_LAB_STATE", self.state_dir.display().to_string()),
+            ("ACR_CHAOS_LAB_CA", self.ca_path.display().to_string()),
+            ("ACR_CHAOS_LAB_REGISTRY", self.login_server.clone()),
+            ("ACR_CHAOS_LAB_REGISTRY_URL", self.registry_url()),
+            ("ACR_CHAOS_LAB_HUB", self.hub_host.clone()),
+            ("ACR_CHAOS_LAB_HUB_URL", self.hub_url()),
+            ("ACR_CHAOS_LAB_ARM_ENDPOINT", self.arm_endpoint()),
+            ("ACR_CHAOS_LAB_AUTHORITY_HOST", self.authority_host()),
+            ("ACR_CHAOS_LAB_TENANT_ID", self.tenant_id()),
+            ("ACR_CHAOS_LAB_SUBSCRIPTION_ID", self.subscription_id()),
+            (
+                "ACR_CHAOS_LAB_CLIENT_ID",
+                principal.as_ref().map(|p| p.client_id.clone()).unwrap_or_default(),
+            ),
+            ("ACR_CHAOS_LAB_CLIENT_SECRET", principal.map(|p| p.secret).unwrap_or_default()),
+            ("ACR_CHAOS_LAB_REGISTRY_ID", self.registry_id()),
+            ("ACR_CHAOS_LAB_CLUSTER_ID", self.cluster_id()),
+        ];
+        if let Some(c) = &self.containerd {
+            vars.push(("ACR_CHAOS_LAB_CONTAINERD_SOCKET", c.socket().display().to_string()));
+        }
+        vars
+    }
+
+    /// Writes `<state-dir>/lab.env` (mode 0600: it holds the lab's fake client secret).
+    pub fn write_env(&self) -> Result<PathBuf, LabError> {
+        let path = self.state_dir.join("lab.env");
+        let text = render_env(&self.env_vars());
+        std::fs::write(&path, text).map_err(io_err(&path))?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io_err(&path))?;
+        Ok(path)
+    }
+
+    /// Stops everything now (the same happens on drop) and waits for the servers.
+    pub async fn stop(mut self) {
+        if let Some(mut c) = self.containerd.take() {
+            c.stop();
+        }
+        self.registry.stop();
+        self.hub_registry.stop();
+        let Lab { acr, hub, arm, entra, .. } = self;
+        tokio::join!(acr.shutdown(), hub.shutdown(), arm.shutdown(), entra.shutdown());
+    }
+}
+
+/// `export K='V'` lines (single-quoted, `'` escaped), shell-sourceable.
+pub fn render_env(vars: &[(&str, String)]) -> String {
+    let mut out = String::from("# Written by `acr-chaos lab up`; source it: . ./lab.env\n");
+    for (k, v) in vars {
+        out.push_str(&format!("export {k}='{}'\n", v.replace('\'', r"'\''")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_lines_are_quoted_for_the_shell() {
+        let text = render_env(&[("A", "x y".into()), ("B", "it's".into())]);
+        assert!(text.contains("export A='x y'\n"), "{text}");
+        assert!(text.contains(r"export B='it'\''s'"), "{text}");
+    }
+
+    #[test]
+    fn bad_world_file_names_the_file() {
+        let dir = std::env::temp_dir().join(format!("acr-chaos-world-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("w.yaml");
+        std::fs::write(&p, "tenantId: [oops\n").unwrap();
+        let err = load_world(&p).unwrap_err().to_string();
+        assert!(err.contains("w.yaml"), "{err}");
+        let missing = load_world(&dir.join("nope.yaml")).unwrap_err().to_string();
+        assert!(missing.contains("nope.yaml"), "{missing}");
+    }
+}
