@@ -24,6 +24,8 @@ pub enum Command {
     Classify(crate::classify::cli::ClassifyArgs),
     /// Rebuild and print the reports of a recorded run (exits with the run's exit code).
     Report(crate::report::cli::ReportArgs),
+    /// Run the local lab (emulated AKS + ACR over a real registry): `lab up`, `lab env`.
+    Lab(acr_chaos_lab::cli::LabArgs),
 }
 
 /// Run a parsed command line and map the outcome to an exit code.
@@ -34,6 +36,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Schema(a) => crate::scenario::cli::schema(a),
         Command::Classify(a) => crate::classify::cli::run(a),
         Command::Report(a) => crate::report::cli::run(a),
+        Command::Lab(a) => run_lab(a),
     };
     match result {
         Ok(code) => code,
@@ -42,6 +45,13 @@ pub fn main(cli: Cli) -> ExitCode {
             ExitCode::InvalidInput
         }
     }
+}
+
+/// `acr-chaos lab …` runs on its own tokio runtime.
+fn run_lab(args: acr_chaos_lab::cli::LabArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let code = runtime.block_on(acr_chaos_lab::cli::run(args))?;
+    Ok(if code == 0 { ExitCode::Success } else { ExitCode::InvalidInput })
 }
 
 fn init_logging(filter: &str) {
