@@ -6,8 +6,11 @@
 //!
 //! Knob endpoints: `acr-token` (`/oauth2/*`), `registry` (`/v2/*`).
 
+pub mod bench;
 pub mod proxy;
 pub mod token;
+
+pub use bench::bench_token_grants;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
