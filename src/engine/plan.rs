@@ -1,0 +1,185 @@
+//! Planning: scenario files + target → resolved [`ScenarioPlan`]s and their faults;
+//! guard rails (every ARM id and the cluster must be allowlisted); conflict-aware
+//! scheduling (scenarios sharing a registry, identity or NSG lock run one at a time).
+
+use super::scenario::{Expectation, ScenarioPlan};
+use crate::faults::{self, Env, Fault, Lock, ProbePlan};
+use crate::scenario::{Scenario, Target, values::ImageSpec};
+use std::collections::{BTreeSet, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::{Mutex, Notify, Semaphore};
+
+/// A scenario ready to run.
+pub struct Planned {
+    pub plan: ScenarioPlan,
+    pub fault: Box<dyn Fault>,
+}
+
+/// Resolve one scenario against the target.
+pub fn plan(s: &Scenario, t: &Target) -> Result<Planned, String> {
+    let image = match &s.probe.image {
+        ImageSpec::Reference(r) => r.to_string(),
+        ImageSpec::Alias(a) => t
+            .probe_images
+            .get(a)
+            .map(|i| i.to_string())
+            .ok_or_else(|| {
+                format!(
+                    "scenario {}: probe image alias target:{a} is not in target {}'s probeImages (defined: {})",
+                    s.name,
+                    t.name,
+                    t.probe_images.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })?,
+    };
+    let plan = ScenarioPlan {
+        name: s.name.to_string(),
+        description: s.description.clone().unwrap_or_default(),
+        tags: s.tags.iter().map(|t| t.to_string()).collect(),
+        probe: ProbePlan {
+            image,
+            pull_secrets: s.probe.pull_secrets.iter().map(|p| p.to_string()).collect(),
+        },
+        node_selector: s.probe.node_selector.clone(),
+        expect: Expectation {
+            waiting_reasons: s
+                .expect
+                .waiting_reasons
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
+            causes: s.expect.causes.iter().map(|c| c.as_str().to_string()).collect(),
+            message_regex: s.expect.message_regex.as_ref().map(|r| r.0.clone()),
+            deadline: s.expect.deadline.into(),
+        },
+        recovery_deadline: s.recovery.deadline.into(),
+    };
+    Ok(Planned { plan, fault: faults::for_scenario(&s.fault) })
+}
+
+/// Guard rails: the cluster and every ARM id the scenarios change must be allowlisted.
+/// Returns every refusal (empty = allowed).
+pub fn guard(t: &Target, env: &Env, planned: &[Planned]) -> Vec<String> {
+    let mut refusals = Vec::new();
+    if !t.allows_cluster(&env.cluster_id) {
+        refusals
+            .push(format!("cluster {} is not in the target's allowlist.clusters", env.cluster_id));
+    }
+    for p in planned {
+        for id in p.fault.arm_ids(env) {
+            if !t.allows_resource(&id) {
+                refusals.push(format!(
+                    "scenario {} would change {id}, which is not in the target's allowlist.resources",
+                    p.plan.name
+                ));
+            }
+        }
+    }
+    refusals
+}
+
+/// Run `jobs` with at most `parallel` at a time; two jobs whose lock sets intersect never
+/// overlap. Jobs start in order as far as locks and slots allow. Results in input order.
+pub async fn schedule<T, F, Fut>(parallel: usize, jobs: Vec<(BTreeSet<Lock>, F)>) -> Vec<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(parallel.max(1)));
+    let held: Arc<Mutex<HashSet<Lock>>> = Arc::default();
+    let freed = Arc::new(Notify::new());
+    let mut handles = Vec::new();
+    // `turn` keeps start order: job i may only start its lock wait after job i-1 started.
+    let mut prev_started: Option<tokio::sync::oneshot::Receiver<()>> = None;
+    for (locks, job) in jobs {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let wait_prev = prev_started.replace(rx);
+        let slots = slots.clone();
+        let held = held.clone();
+        let freed = freed.clone();
+        handles.push(tokio::spawn(async move {
+            if let Some(w) = wait_prev {
+                let _ = w.await;
+            }
+            let permit = slots.acquire_owned().await.expect("semaphore open");
+            loop {
+                let notified = freed.notified();
+                {
+                    let mut h = held.lock().await;
+                    if locks.iter().all(|l| !h.contains(l)) {
+                        h.extend(locks.iter().cloned());
+                        break;
+                    }
+                }
+                notified.await;
+            }
+            let _ = tx.send(());
+            let out = job().await;
+            {
+                let mut h = held.lock().await;
+                for l in &locks {
+                    h.remove(l);
+                }
+            }
+            freed.notify_waiters();
+            drop(permit);
+            out
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("scenario task panicked"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn conflicting_jobs_never_overlap() {
+        let log: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let reg = || BTreeSet::from([Lock::Registry("r".into())]);
+        let mk =
+            |name: &'static str, locks: BTreeSet<Lock>, log: Arc<std::sync::Mutex<Vec<String>>>| {
+                (locks, move || async move {
+                    log.lock().unwrap().push(format!("start {name}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    log.lock().unwrap().push(format!("end {name}"));
+                    name
+                })
+            };
+        let jobs = vec![
+            mk("a", reg(), log.clone()),
+            mk("b", reg(), log.clone()),
+            mk("c", BTreeSet::new(), log.clone()),
+        ];
+        let out = schedule(3, jobs).await;
+        assert_eq!(out, vec!["a", "b", "c"]);
+        let l = log.lock().unwrap().clone();
+        let pos = |s: &str| l.iter().position(|x| x == s).unwrap();
+        assert!(pos("end a") < pos("start b"), "{l:?}");
+        assert!(pos("start c") < pos("end a"), "namespace-local job ran side by side: {l:?}");
+    }
+
+    #[tokio::test]
+    async fn serial_when_parallel_is_one() {
+        let log: Arc<std::sync::Mutex<Vec<u32>>> = Arc::default();
+        let jobs: Vec<_> = (0..3u32)
+            .map(|i| {
+                let log = log.clone();
+                (BTreeSet::new(), move || async move {
+                    log.lock().unwrap().push(i);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    log.lock().unwrap().push(i);
+                })
+            })
+            .collect();
+        schedule(1, jobs).await;
+        assert_eq!(*log.lock().unwrap(), vec![0, 0, 1, 1, 2, 2]);
+    }
+}
