@@ -88,9 +88,9 @@ pub fn check_paths(paths: &[PathBuf]) -> (Loaded, Vec<Diagnostic>) {
     let mut first: HashMap<String, (PathBuf, usize, usize)> = HashMap::new();
     let mut dups = Vec::new();
     for (i, s) in loaded.scenarios.iter().enumerate() {
-        let at = (s.file.clone(), s.line, 0);
-        if let Some((f, l, _)) = first.get(s.scenario.name.as_str()) {
-            dups.push((i, format!("{}:{l}", f.display())));
+        let at = (s.file.clone(), s.line, s.column);
+        if let Some((f, l, c)) = first.get(s.scenario.name.as_str()) {
+            dups.push((i, format!("{}:{l}:{c}", f.display())));
         } else {
             first.insert(s.scenario.name.to_string(), at);
         }

@@ -141,7 +141,13 @@ impl<'s> Checker<'s> {
             return check_form(check).to_string();
         }
         match types(&s).first().copied() {
-            Some("object") => "a mapping".into(),
+            Some("object") => match s.get("properties").and_then(Value::as_object) {
+                Some(props) if !props.is_empty() => {
+                    let names: Vec<&str> = props.keys().map(String::as_str).collect();
+                    format!("a mapping with fields {}", names.join(", "))
+                }
+                _ => "a mapping".into(),
+            },
             Some("array") => {
                 format!("a list of {}", self.describe(s.get("items").unwrap_or(&Value::Null)))
             }
@@ -373,7 +379,7 @@ impl<'s> Checker<'s> {
                 .and_then(Value::as_str)
                 && let Err(e) = run_check(check, &key.text)
             {
-                self.issue(key.pos, &field, format!("key: {}", e.message), e.hint);
+                self.issue(key.pos, &field, format!("invalid key: {}", e.message), e.hint);
                 ok = false;
             }
             if !seen.insert(key.text.clone()) {
