@@ -201,6 +201,101 @@ impl World {
         serde_saphyr::from_str(text)
     }
 
+    /// Load and validate a world file. Errors name `file:line:column` (parse errors) or
+    /// the offending field (semantic errors) and say what would be valid.
+    pub fn load(path: &std::path::Path) -> Result<World, crate::lab::LabError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| crate::lab::LabError::Io { path: path.to_path_buf(), source })?;
+        let world = Self::from_yaml(&text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("{shown}:{}:{}", l.line(), l.column()))
+                .unwrap_or(shown.clone());
+            crate::lab::LabError::World { path: at, message: e.to_string() }
+        })?;
+        world.validate().map_err(|message| crate::lab::LabError::World { path: shown, message })?;
+        Ok(world)
+    }
+
+    /// Semantic checks beyond the YAML shape; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let guid = |field: &str, v: &str| {
+            if uuid::Uuid::try_parse(v).is_ok() && v.len() == 36 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{field}: '{v}' is not a GUID (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+                ))
+            }
+        };
+        guid("tenantId", &self.tenant_id)?;
+        guid("subscriptionId", &self.subscription_id)?;
+        let name = &self.registry.name;
+        if !(5..=50).contains(&name.len()) || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(format!("registry.name: '{name}' must be 5-50 letters or digits"));
+        }
+        let one_of = |field: String, v: &str, allowed: &[&str]| {
+            if allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) {
+                Ok(())
+            } else {
+                Err(format!("{field}: '{v}' is not one of {}", allowed.join(", ")))
+            }
+        };
+        one_of("registry.sku".into(), &self.registry.sku, &["Basic", "Standard", "Premium"])?;
+        one_of(
+            "registry.publicNetworkAccess".into(),
+            &self.registry.public_network_access,
+            &["Enabled", "Disabled"],
+        )?;
+        let rules = &self.registry.network_rule_set;
+        one_of(
+            "registry.networkRuleSet.defaultAction".into(),
+            &rules.default_action,
+            &["Allow", "Deny"],
+        )?;
+        for (i, r) in rules.ip_rules.iter().enumerate() {
+            let ok = r.value.parse::<std::net::Ipv4Addr>().is_ok()
+                || r.value.parse::<ipnet::Ipv4Net>().is_ok();
+            if !ok {
+                return Err(format!(
+                    "registry.networkRuleSet.ipRules[{i}].value: '{}' is not an IPv4 address or CIDR",
+                    r.value
+                ));
+            }
+        }
+        for (i, t) in self.registry.tokens.iter().enumerate() {
+            one_of(format!("registry.tokens[{i}].status"), &t.status, &["enabled", "disabled"])?;
+            for (j, p) in t.passwords.iter().enumerate() {
+                one_of(
+                    format!("registry.tokens[{i}].passwords[{j}].name"),
+                    &p.name,
+                    &["password1", "password2"],
+                )?;
+            }
+        }
+        let k = &self.cluster.kubelet_identity;
+        guid("cluster.kubeletIdentity.clientId", &k.client_id)?;
+        guid("cluster.kubeletIdentity.objectId", &k.object_id)?;
+        for (i, p) in self.principals.iter().enumerate() {
+            guid(&format!("principals[{i}].clientId"), &p.client_id)?;
+            guid(&format!("principals[{i}].objectId"), &p.object_id)?;
+        }
+        let sub_prefix = format!("/subscriptions/{}", self.subscription_id).to_ascii_lowercase();
+        for (i, a) in self.role_assignments.iter().enumerate() {
+            guid(&format!("roleAssignments[{i}].name"), &a.name)?;
+            guid(&format!("roleAssignments[{i}].role"), a.role.rsplit('/').next().unwrap_or(""))?;
+            let scope = a.scope.to_ascii_lowercase();
+            if !(scope == sub_prefix || scope.starts_with(&format!("{sub_prefix}/"))) {
+                return Err(format!(
+                    "roleAssignments[{i}].scope: '{}' must be '{sub_prefix}' or below it",
+                    a.scope
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The default world shipped with the lab.
     pub fn default_world() -> World {
         Self::from_yaml(include_str!("../world.default.yaml")).expect("shipped world file parses")
