@@ -223,6 +223,18 @@ fn kubectl_rows(#[case] row: &str, #[case] expected: &[&str]) {
 #[case::liveness_probe(
     "Liveness probe failed: Get \"http://10.244.1.7:8080/healthz\": dial tcp 10.244.1.7:8080: connect: connection refused"
 )]
+#[case::readiness_probe_status(
+    "  Warning  Unhealthy  5s (x3 over 25s)  kubelet  Readiness probe failed: HTTP probe failed with statuscode: 503"
+)]
+#[case::runtime_socket_down(
+    "Failed to pull image \"acrchaos.azurecr.io/probe/pause:3.10\": rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial unix /run/containerd/containerd.sock: connect: connection refused\""
+)]
+#[case::pull_timeout(
+    "Failed to pull image \"acrchaos.azurecr.io/probe/pause:3.10\": rpc error: code = DeadlineExceeded desc = context deadline exceeded"
+)]
+#[case::connection_closed(
+    "Failed to pull image \"acrchaos.azurecr.io/probe/pause:3.10\": failed to pull and unpack image \"acrchaos.azurecr.io/probe/pause:3.10\": failed to resolve reference \"acrchaos.azurecr.io/probe/pause:3.10\": failed to do request: Head \"https://acrchaos.azurecr.io/v2/probe/pause/manifests/3.10\": EOF"
+)]
 #[case::evidence_words_in_image_name(
     "Successfully pulled image \"acrchaos.azurecr.io/toomanyrequests/x509/not-found:403\" in 1s (1s including waiting). Image size: 1 bytes."
 )]

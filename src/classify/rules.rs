@@ -99,9 +99,11 @@ const RULES: &[(Evidence, &str)] = &[
     ),
 ];
 
-/// Lines that are not about a pull even though they carry network words
-/// (`Liveness probe failed: … connection refused`).
-const NOT_A_PULL: &str = r"\b(?:Liveness|Readiness|Startup) probe (?:failed|errored)\b";
+/// Lines that are not about a pull even though they carry network words: probe failures
+/// (`Liveness probe failed: … connection refused`) and the kubelet failing to reach its
+/// own runtime socket (`dial unix /run/containerd/containerd.sock: … connection refused`).
+const NOT_A_PULL: &str =
+    r"\b(?:Liveness|Readiness|Startup) probe (?:failed|errored)\b|\bdial unix [^\s:]+\.sock\b";
 
 /// How an element of a kubelet aggregate starts (after `[` or a top-level `, `).
 const ELEMENT_STARTS: &[&str] = &[
