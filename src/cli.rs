@@ -26,6 +26,10 @@ pub enum Command {
     Report(crate::report::cli::ReportArgs),
     /// Run the local lab (emulated AKS + ACR over a real registry): `lab up`, `lab env`.
     Lab(acr_chaos_lab::cli::LabArgs),
+    /// Inject faults, check pulls fail as expected, restore (default target: the embedded lab).
+    Run(crate::engine::cli::RunArgs),
+    /// Replay unfinished undos of interrupted runs (local journal or the cluster's copy).
+    Recover(crate::engine::cli::RecoverArgs),
 }
 
 /// Run a parsed command line and map the outcome to an exit code.
@@ -37,6 +41,8 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Classify(a) => crate::classify::cli::run(a),
         Command::Report(a) => crate::report::cli::run(a),
         Command::Lab(a) => run_lab(a),
+        Command::Run(a) => crate::engine::cli::run(a),
+        Command::Recover(a) => crate::engine::cli::recover(a),
     };
     match result {
         Ok(code) => code,

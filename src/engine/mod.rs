@@ -2,8 +2,10 @@
 //! journal, inject, observe, assert, restore, recover, clean up — emitting
 //! [`crate::events`] all along. See ../shared/design/architecture.md §2–4.
 
+pub mod cli;
 pub mod connect;
 pub mod journal;
+pub mod lab;
 pub mod lease;
 pub mod observe;
 pub mod plan;
