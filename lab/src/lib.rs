@@ -11,6 +11,7 @@ pub mod tls;
 pub mod cri;
 pub mod containerd;
 pub mod kube;
+pub mod metrics;
 pub mod jwt;
 pub mod registry;
 pub mod oci;
