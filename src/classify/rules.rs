@@ -191,17 +191,10 @@ fn classify_part(c: &Compiled, matched: &SetMatches, part: &str, out: &mut Vec<C
                     }
                 }
             }
-            ev => {
-                let Some(m) = re.find(part) else { continue };
-                let at = m.start();
-                match ev {
-                    Is(cause) => note(&mut pos, cause, at),
-                    Auth401 => auth401 = auth401.min(at),
-                    Anonymous => anonymous = at,
-                    WithCredentials => with_creds = at,
-                    Status => unreachable!("handled above"),
-                }
-            }
+            Is(cause) => note(&mut pos, cause, first(re, part)),
+            Auth401 => auth401 = auth401.min(first(re, part)),
+            Anonymous => anonymous = first(re, part),
+            WithCredentials => with_creds = first(re, part),
         }
     }
 
@@ -251,6 +244,11 @@ fn classify_part(c: &Compiled, matched: &SetMatches, part: &str, out: &mut Vec<C
             out.push(cause);
         }
     }
+}
+
+/// Where `re` first matches in `part` (NONE: nowhere).
+fn first(re: &Regex, part: &str) -> usize {
+    re.find(part).map_or(NONE, |m| m.start())
 }
 
 fn note(pos: &mut [usize; N], cause: Cause, at: usize) {
