@@ -52,6 +52,8 @@ pub enum LabError {
     Knob(#[from] KnobError),
     #[error("invalid lab option: {0}")]
     Option(String),
+    #[error(transparent)]
+    Kube(#[from] crate::kube::KubeServerError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
@@ -299,6 +301,7 @@ impl LabBuilder {
         };
         // HOOK: Kubernetes API emulator and kubelet emulator start here (they need `state`,
         // `ca`, `containerd`); add their handles as fields and their variables to `env_vars`.
+        let kube = crate::kube::LabKube::start(&ca, &dir).await?;
 
         let lab = Lab {
             state,
@@ -310,6 +313,7 @@ impl LabBuilder {
             hub_host,
             acr_signer,
             containerd,
+            kube,
             registry,
             hub_registry,
             acr,
@@ -361,6 +365,7 @@ pub struct Lab {
     acr_signer: Arc<TokenSigner>,
     // Field order = drop order: containerd first, then the registries, then servers.
     containerd: Option<Containerd>,
+    kube: crate::kube::LabKube,
     registry: Registry,
     hub_registry: Registry,
     acr: Served,
@@ -463,6 +468,10 @@ impl Lab {
     pub fn acr_signer(&self) -> &TokenSigner {
         &self.acr_signer
     }
+    /// The Kubernetes API emulator, its store, metrics endpoint and kubeconfig.
+    pub fn kube(&self) -> &crate::kube::LabKube {
+        &self.kube
+    }
     pub fn containerd(&self) -> Option<&Containerd> {
         self.containerd.as_ref()
     }
@@ -485,7 +494,7 @@ impl Lab {
         let st = self.state.read();
         let now = st.clock.utc_now();
         let usable = |p: &&crate::world::Principal| {
-            p.secret.is_some() && !p.secret_expires.is_some_and(|e| e <= now)
+            p.secret.is_some() && p.secret_expires.is_none_or(|e| e > now)
         };
         let admin = |p: &&crate::world::Principal| {
             st.live_role_assignments().any(|a| {
@@ -527,6 +536,7 @@ impl Lab {
         if let Some(c) = &self.containerd {
             vars.push(("ACR_CHAOS_LAB_CONTAINERD_SOCKET", c.socket().display().to_string()));
         }
+        vars.extend(self.kube.env_vars());
         vars
     }
 
@@ -548,8 +558,14 @@ impl Lab {
         }
         self.registry.stop();
         self.hub_registry.stop();
-        let Lab { acr, hub, arm, entra, .. } = self;
-        tokio::join!(acr.shutdown(), hub.shutdown(), arm.shutdown(), entra.shutdown());
+        let Lab { acr, hub, arm, entra, kube, .. } = self;
+        tokio::join!(
+            acr.shutdown(),
+            hub.shutdown(),
+            arm.shutdown(),
+            entra.shutdown(),
+            kube.shutdown()
+        );
     }
 }
 

@@ -18,5 +18,7 @@ pub use api::{ApiOptions, router};
 pub use error::ApiError;
 pub use kind::Kind;
 pub use patch::PatchType;
-pub use server::{CONTEXT, KubeApiServer, KubeServerError, kubeconfig_yaml, write_kubeconfig};
+pub use server::{
+    CONTEXT, KubeApiServer, KubeServerError, LabKube, kubeconfig_yaml, write_kubeconfig,
+};
 pub use store::{SharedStore, Store, WatchEvent};

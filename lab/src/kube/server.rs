@@ -134,3 +134,61 @@ impl KubeApiServer {
         self.served.shutdown().await;
     }
 }
+
+/// The Kubernetes side of a running lab: the API emulator (TLS), the kube-state-metrics
+/// endpoint (plain HTTP) and the kubeconfig written to the state dir.
+pub struct LabKube {
+    pub api: KubeApiServer,
+    pub metrics: Served,
+    pub kubeconfig: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for LabKube {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabKube")
+            .field("api", &self.api.url)
+            .field("metrics", &self.metrics.addr)
+            .field("kubeconfig", &self.kubeconfig)
+            .finish()
+    }
+}
+
+impl LabKube {
+    /// Start both servers on loopback over a fresh store and write
+    /// `<state_dir>/kubeconfig`.
+    pub async fn start(ca: &LabCa, state_dir: &Path) -> Result<LabKube, KubeServerError> {
+        let store = super::store::Store::new();
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback");
+        let api = KubeApiServer::start(store.clone(), ca, loopback, ApiOptions::new("")).await?;
+        let metrics = crate::metrics::serve(store, loopback)
+            .await
+            .map_err(|source| KubeServerError::Listen { addr: loopback, source })?;
+        let kubeconfig = state_dir.join("kubeconfig");
+        api.write_kubeconfig(&kubeconfig)?;
+        Ok(LabKube { api, metrics, kubeconfig })
+    }
+
+    /// The object store (the kubelet emulator works on it in-process).
+    pub fn store(&self) -> &SharedStore {
+        &self.api.store
+    }
+
+    /// `http://127.0.0.1:PORT/metrics`.
+    pub fn metrics_url(&self) -> String {
+        format!("{}/metrics", self.metrics.url("http"))
+    }
+
+    /// Variables for `lab.env`.
+    pub fn env_vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("KUBECONFIG", self.kubeconfig.display().to_string()),
+            ("ACR_CHAOS_LAB_KUBE_API", self.api.url.clone()),
+            ("ACR_CHAOS_LAB_METRICS_URL", self.metrics_url()),
+        ]
+    }
+
+    /// Stop both servers.
+    pub async fn shutdown(self) {
+        tokio::join!(self.api.shutdown(), self.metrics.shutdown());
+    }
+}
