@@ -336,6 +336,13 @@ impl CauseId {
     pub fn from_id(id: &str) -> Option<CauseId> {
         Self::ALL.into_iter().find(|c| c.as_str() == id)
     }
+
+    /// The classifier's cause with the same id (both follow signatures.md §5; a test
+    /// keeps the two lists equal).
+    pub fn cause(self) -> crate::classify::Cause {
+        crate::classify::Cause::from_id(self.as_str())
+            .expect("scenario and classifier share the taxonomy")
+    }
 }
 
 impl std::fmt::Display for CauseId {
@@ -458,5 +465,35 @@ pub struct LogAnalyticsAlert {
 impl LogAnalyticsAlert {
     fn default_min_rows() -> u32 {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cause_ids_match_the_classifier() {
+        let ours: Vec<&str> = CauseId::ALL.iter().map(|c| c.as_str()).collect();
+        let theirs: Vec<&str> = crate::classify::Cause::all().iter().map(|c| c.id()).collect();
+        assert_eq!(ours, theirs);
+        for c in CauseId::ALL {
+            assert_eq!(c.cause().id(), c.as_str());
+            assert_eq!(CauseId::from_id(c.as_str()), Some(c));
+        }
+    }
+
+    #[test]
+    fn fault_kinds_match_serde() {
+        let json = serde_json::json!({"kind": "image-tag-missing", "tag": "x"});
+        let f: Fault = serde_json::from_value(json).unwrap();
+        assert_eq!(f.kind(), "image-tag-missing");
+        for k in Fault::KINDS {
+            // Every kind is known to serde (parameters aside).
+            let e = serde_json::from_value::<Fault>(serde_json::json!({"kind": k}));
+            if let Err(e) = e {
+                assert!(e.to_string().contains("missing field"), "{k}: {e}");
+            }
+        }
     }
 }
