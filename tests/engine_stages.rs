@@ -1,0 +1,365 @@
+//! Stage order of one scenario with a fake fault and a fake prober (no cluster): events
+//! come in order, the journal is written before the injection, restore always runs
+//! (after a failed expectation, an injection error, an interrupt), and one failing undo
+//! does not stop the others.
+
+use acr_chaos::clients::SecretString;
+use acr_chaos::clients::arm::ArmClient;
+use acr_chaos::clients::credential::StaticToken;
+use acr_chaos::clients::kube::Kube;
+use acr_chaos::clients::retry::RetryPolicy;
+use acr_chaos::engine::journal::{self, EntryState, Journal};
+use acr_chaos::engine::probe::{Goal, ProbeEnd, ProbeListener, ProbeRequest, ProbeResult, Prober};
+use acr_chaos::engine::scenario::{self, Expectation, ScenarioPlan, Services, SharedSink};
+use acr_chaos::events::{Event, EventKind, Observation, Sink, Verdict};
+use acr_chaos::faults::{Ctx, Env, Fault, FaultError, Lock, Phase, ProbePlan, Undo};
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+// ---- a tiny ARM server: DELETE a rule ok (or 500 for names containing "broken"),
+// ---- GET a rule 404 (so the restore check holds)
+async fn arm_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let l2 = log.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let log = l2.clone();
+        async move {
+            let line = format!("{} {}", req.method(), req.uri().path());
+            log.lock().unwrap().push(line.clone());
+            if line.contains("broken") && req.method() == "DELETE" {
+                return StatusCode::BAD_REQUEST;
+            }
+            match req.method().as_str() {
+                "DELETE" => StatusCode::OK,
+                _ => StatusCode::NOT_FOUND,
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, log)
+}
+
+struct FakeFault {
+    undos: Vec<Undo>,
+    fail_inject: bool,
+    journal_file: PathBuf,
+    /// entries pending in the journal file when inject ran
+    seen_pending: Arc<Mutex<Option<usize>>>,
+}
+
+#[async_trait]
+impl Fault for FakeFault {
+    fn kind(&self) -> &'static str {
+        "network-path-cut"
+    }
+    fn locks(&self, _env: &Env) -> Vec<Lock> {
+        vec![]
+    }
+    fn arm_ids(&self, _env: &Env) -> Vec<String> {
+        vec![]
+    }
+    fn describe(&self, _env: &Env) -> Vec<String> {
+        vec!["PUT rule".into()]
+    }
+    fn probe(&self, _env: &Env, base: &ProbePlan, phase: Phase) -> ProbePlan {
+        let mut p = base.clone();
+        if phase == Phase::Faulted {
+            p.image = format!("{}-faulted", p.image);
+        }
+        p
+    }
+    async fn snapshot(&self, _ctx: &Ctx<'_>) -> Result<Vec<Undo>, FaultError> {
+        Ok(self.undos.clone())
+    }
+    async fn inject(&self, _ctx: &Ctx<'_>, _s: &[Undo]) -> Result<Vec<String>, FaultError> {
+        let doc = journal::read_file(&self.journal_file).ok();
+        *self.seen_pending.lock().unwrap() =
+            doc.map(|d| d.entries.iter().filter(|e| e.state == EntryState::Pending).count());
+        if self.fail_inject {
+            return Err(FaultError::Precondition {
+                fault: "network-path-cut",
+                message: "boom".into(),
+            });
+        }
+        Ok(vec!["PUT rule done".into()])
+    }
+}
+
+struct FakeProber {
+    faulted: Observation,
+    calls: Mutex<Vec<(String, Goal)>>,
+    interrupt_on_fault: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+#[async_trait]
+impl Prober for FakeProber {
+    async fn prepare(&self, _ns: &str, _run: &str, _s: &[String]) -> Result<(), String> {
+        Ok(())
+    }
+    async fn probe(
+        &self,
+        req: ProbeRequest,
+        cancel: tokio::sync::watch::Receiver<bool>,
+        listener: &mut dyn ProbeListener,
+    ) -> Result<ProbeResult, String> {
+        self.calls.lock().unwrap().push((req.plan.image.clone(), req.goal.clone()));
+        listener.created(&req.name, &req.namespace, &req.plan.image);
+        let faulted = matches!(req.goal, Goal::Fails { .. });
+        if faulted && let Some(tx) = &self.interrupt_on_fault {
+            let _ = tx.send(true);
+        }
+        if *cancel.borrow() {
+            return Ok(ProbeResult {
+                end: ProbeEnd::Interrupted,
+                observation: Observation::default(),
+                elapsed: Duration::ZERO,
+                attempts: 1,
+            });
+        }
+        let obs = if faulted {
+            self.faulted.clone()
+        } else {
+            Observation { pod: req.name.clone(), ..Default::default() }
+        };
+        listener.observed(&obs);
+        Ok(ProbeResult {
+            end: ProbeEnd::Met,
+            observation: obs,
+            elapsed: Duration::from_millis(5),
+            attempts: 1,
+        })
+    }
+    async fn cleanup(&self, _ns: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+struct Shared(Arc<Mutex<Vec<Event>>>);
+impl Sink for Shared {
+    fn event(&mut self, e: &Event) {
+        self.0.lock().unwrap().push(e.clone());
+    }
+}
+
+fn unauthorized() -> Observation {
+    Observation {
+        pod: "probe-fault-1".into(),
+        namespace: "ns".into(),
+        image: "r.io/x:1".into(),
+        waiting_reason: Some("ErrImagePull".into()),
+        message: Some("Failed to pull image \"r.io/x:1\": failed to fetch anonymous token: unexpected status: 401 Unauthorized".into()),
+        causes: vec!["unauthorized-anonymous".into()],
+        event_reasons: vec!["Pulling".into(), "Failed".into()],
+    }
+}
+
+struct Setup {
+    events: Arc<Mutex<Vec<Event>>>,
+    out: scenario::Outcome,
+    journal_file: PathBuf,
+    seen_pending: Option<usize>,
+    prober_calls: Vec<(String, Goal)>,
+    arm_log: Vec<String>,
+}
+
+async fn run_one(
+    undos: Vec<Undo>,
+    fail_inject: bool,
+    expect_causes: &[&str],
+    interrupt: bool,
+) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let files = Journal::standard_files(&dir.path().join("reports"), dir.path(), "run1");
+    let journal_file = files[0].clone();
+    let (base, arm_log) = arm_server().await;
+    let arm = ArmClient::new(
+        reqwest::Client::new(),
+        &base,
+        Arc::new(StaticToken(SecretString::new("t"))),
+    )
+    .unwrap()
+    .with_retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::fast() });
+    let (svc_mock, _handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    let kube = Kube::from_client(kube::Client::new(svc_mock, "default"));
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let prober = Arc::new(FakeProber {
+        faulted: unauthorized(),
+        calls: Mutex::default(),
+        interrupt_on_fault: interrupt.then_some(tx),
+    });
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let svc = Services {
+        arm,
+        kube,
+        prober: prober.clone(),
+        journal: Arc::new(Journal::new("run1", "test", files, None)),
+        sink: SharedSink::new(Box::new(Shared(events.clone()))),
+        run_id: "run1".into(),
+        namespace_prefix: "acr-chaos".into(),
+        preflight_deadline: Duration::from_secs(5),
+        cancel: rx,
+    };
+    let seen = Arc::new(Mutex::new(None));
+    let fault = FakeFault {
+        undos,
+        fail_inject,
+        journal_file: journal_file.clone(),
+        seen_pending: seen.clone(),
+    };
+    let plan = ScenarioPlan {
+        name: "s1".into(),
+        description: "d".into(),
+        tags: vec![],
+        probe: ProbePlan { image: "r.io/x:1".into(), pull_secrets: vec![] },
+        node_selector: Default::default(),
+        expect: Expectation {
+            waiting_reasons: vec!["ErrImagePull".into(), "ImagePullBackOff".into()],
+            causes: expect_causes.iter().map(|s| s.to_string()).collect(),
+            message_regex: Some(regex::Regex::new("401").unwrap()),
+            deadline: Duration::from_secs(5),
+        },
+        recovery_deadline: Duration::from_secs(5),
+    };
+    let out = scenario::run(&svc, &plan, &fault, &Env::default()).await;
+    let seen_pending = *seen.lock().unwrap();
+    let prober_calls = prober.calls.lock().unwrap().clone();
+    let arm_log = arm_log.lock().unwrap().clone();
+    std::mem::forget(dir);
+    Setup { events, out, journal_file, seen_pending, prober_calls, arm_log }
+}
+
+fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::ScenarioStarted { .. } => "started",
+            EventKind::PreflightPassed { .. } => "preflight",
+            EventKind::Journaled { .. } => "journaled",
+            EventKind::FaultInjected { .. } => "injected",
+            EventKind::ProbeCreated { .. } => "probe",
+            EventKind::ProbeObserved { .. } => "observed",
+            EventKind::FaultEffective { .. } => "effective",
+            EventKind::Asserted { .. } => "asserted",
+            EventKind::RestoreFinished { .. } => "restored",
+            EventKind::RecoveryFinished { .. } => "recovered",
+            EventKind::ScenarioError { .. } => "error",
+            EventKind::ScenarioFinished { .. } => "finished",
+            _ => "other",
+        })
+        .filter(|k| *k != "probe" && *k != "observed")
+        .collect()
+}
+
+fn rule(name: &str) -> Undo {
+    Undo::DeleteSecurityRule {
+        rule_id: format!(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n/securityRules/{name}"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn passing_scenario_runs_every_stage_in_order() {
+    let s = run_one(vec![rule("r1")], false, &["unauthorized-anonymous"], false).await;
+    let ev = s.events.lock().unwrap().clone();
+    assert_eq!(
+        kinds(&ev),
+        [
+            "started",
+            "preflight",
+            "journaled",
+            "injected",
+            "effective",
+            "asserted",
+            "restored",
+            "recovered",
+            "finished"
+        ]
+    );
+    assert_eq!(s.out.verdict, Verdict::Passed);
+    assert!(!s.out.restore_failed);
+    assert_eq!(s.seen_pending, Some(1), "the undo was journaled (pending) before inject ran");
+    let doc = journal::read_file(&s.journal_file).unwrap();
+    assert_eq!(doc.entries[0].state, EntryState::Done);
+    // the faulted probe used the fault's probe, baseline and recovery the scenario's
+    let images: Vec<_> = s.prober_calls.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(images, ["r.io/x:1", "r.io/x:1-faulted", "r.io/x:1"]);
+    assert!(s.arm_log.iter().any(|l| l.starts_with("DELETE ") && l.ends_with("/securityRules/r1")));
+}
+
+#[tokio::test]
+async fn wrong_expectation_fails_readably_and_still_restores() {
+    let s = run_one(vec![rule("r1")], false, &["not-found"], false).await;
+    let ev = s.events.lock().unwrap().clone();
+    assert_eq!(s.out.verdict, Verdict::Failed);
+    let failures = ev
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Asserted { passed: false, failures, .. } => Some(failures.clone()),
+            _ => None,
+        })
+        .expect("a failed assertion");
+    assert!(
+        failures.iter().any(|f| f.contains("expected [not-found]")
+            && f.contains("observed [unauthorized-anonymous]")
+            && f.contains("401 Unauthorized")),
+        "{failures:?}"
+    );
+    assert!(kinds(&ev).contains(&"restored"));
+}
+
+#[tokio::test]
+async fn failing_undo_does_not_stop_the_others() {
+    let s = run_one(
+        vec![rule("r1"), rule("broken"), rule("r3")],
+        false,
+        &["unauthorized-anonymous"],
+        false,
+    )
+    .await;
+    assert!(s.out.restore_failed);
+    let ev = s.events.lock().unwrap().clone();
+    let undos = ev
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::RestoreFinished { undos } => Some(undos.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(undos.len(), 3);
+    assert_eq!(undos.iter().filter(|u| !u.ok).count(), 1);
+    assert!(undos[0].description.ends_with("/r3"), "reverse order: {undos:?}");
+    let doc = journal::read_file(&s.journal_file).unwrap();
+    let states: Vec<_> = doc.entries.iter().map(|e| e.state).collect();
+    assert_eq!(states, [EntryState::Done, EntryState::Failed, EntryState::Done]);
+}
+
+#[tokio::test]
+async fn injection_error_restores_and_reports_an_error() {
+    let s = run_one(vec![rule("r1")], true, &["unauthorized-anonymous"], false).await;
+    let ev = s.events.lock().unwrap().clone();
+    assert_eq!(s.out.verdict, Verdict::Error);
+    let k = kinds(&ev);
+    assert!(k.contains(&"error") && k.contains(&"restored"), "{k:?}");
+    assert!(!k.contains(&"asserted"));
+    assert_eq!(journal::read_file(&s.journal_file).unwrap().entries[0].state, EntryState::Done);
+}
+
+#[tokio::test]
+async fn interrupt_restores_and_skips_recovery() {
+    let s = run_one(vec![rule("r1")], false, &["unauthorized-anonymous"], true).await;
+    let ev = s.events.lock().unwrap().clone();
+    assert!(s.out.interrupted);
+    let k = kinds(&ev);
+    assert!(k.contains(&"restored"), "{k:?}");
+    assert!(!k.contains(&"recovered"), "{k:?}");
+    assert_eq!(journal::read_file(&s.journal_file).unwrap().entries[0].state, EntryState::Done);
+}
