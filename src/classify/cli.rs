@@ -3,7 +3,7 @@
 use super::{Cause, CauseDetail, classify};
 use crate::ExitCode;
 use serde::Serialize;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 
 #[derive(Debug, clap::Args)]
 pub struct ClassifyArgs {
@@ -48,6 +48,9 @@ const SHOWN_CHARS: usize = 160;
 pub fn run(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     let stdin_text;
     let lines: Vec<&str> = if args.messages.is_empty() {
+        if io::stdin().is_terminal() {
+            eprintln!("classify: reading messages from stdin, one per line (end with Ctrl-D)");
+        }
         let mut bytes = Vec::new();
         io::stdin()
             .lock()
