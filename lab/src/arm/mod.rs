@@ -256,9 +256,7 @@ async fn dispatch(
     body: Bytes,
 ) -> Response {
     let mut state = shared.write();
-    match handle(&mut state, method, &uri, &headers, body) {
-        Ok(r) | Err(r) => r,
-    }
+    handle(&mut state, method, &uri, &headers, body).unwrap_or_else(IntoResponse::into_response)
 }
 
 fn handle(
@@ -267,8 +265,8 @@ fn handle(
     uri: &Uri,
     headers: &HeaderMap,
     body: Bytes,
-) -> Result<Response, Response> {
-    let caller = authenticate(state, headers).map_err(IntoResponse::into_response)?;
+) -> ArmResult {
+    let caller = authenticate(state, headers)?;
     let query: Vec<(String, String)> =
         url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let api_version =
@@ -277,15 +275,15 @@ fn handle(
         return Err(ArmError::bad_request(
             "MissingApiVersionParameter",
             "The api-version query parameter (?api-version=) is required for all requests.",
-        )
-        .into_response());
+        ));
     };
     if !valid_api_version(&api_version) {
         return Err(ArmError::bad_request(
             "InvalidApiVersionParameter",
-            format!("The api-version '{api_version}' is invalid. The supported versions are in the form 'yyyy-mm-dd' or 'yyyy-mm-dd-preview'."),
-        )
-        .into_response());
+            format!(
+                "The api-version '{api_version}' is invalid. The supported versions are in the form 'yyyy-mm-dd' or 'yyyy-mm-dd-preview'."
+            ),
+        ));
     }
     let base_url = state.arm_base_url.clone().unwrap_or_else(|| {
         let host = headers
@@ -305,7 +303,7 @@ fn handle(
         body,
     };
     state.apply_due_registry_updates();
-    route(state, &ctx).map_err(IntoResponse::into_response)
+    route(state, &ctx)
 }
 
 fn route(state: &mut State, ctx: &Ctx) -> ArmResult {

@@ -177,7 +177,7 @@ fn is_guid(name: &str) -> bool {
     uuid::Uuid::try_parse(name).is_ok() && name.len() == 36
 }
 
-fn find_live<'a>(state: &'a State, scope: &str, name: &str) -> Option<usize> {
+fn find_live(state: &State, scope: &str, name: &str) -> Option<usize> {
     state.role_assignments.iter().position(|a| {
         a.is_live()
             && a.name.eq_ignore_ascii_case(name)
