@@ -21,3 +21,4 @@ pub mod acr;
 pub mod hub;
 pub mod lab;
 pub mod cli;
+pub use lab::{Lab, LabBuilder, LabError};
