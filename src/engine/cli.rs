@@ -1,6 +1,6 @@
 //! `acr-chaos run` and `acr-chaos recover`.
 
-use super::connect::{Connected, connect, resolve_env, static_env};
+use super::connect::{Connected, Overrides, connect, resolve_env, static_env};
 use super::journal::{self, EntryState, Journal, JournalDoc};
 use super::lease::{self, Acquire};
 use super::plan::{self, Planned};
@@ -106,7 +106,15 @@ async fn run_async(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(t) => t,
         Err(c) => return Ok(c),
     };
-    run_on_target(&args, &scenarios, &target, RetryPolicy::default(), Duration::from_secs(2)).await
+    run_on_target(
+        &args,
+        &scenarios,
+        &target,
+        RetryPolicy::default(),
+        Duration::from_secs(2),
+        Overrides::default(),
+    )
+    .await
 }
 
 /// Run `scenarios` against a loaded target (shared by `--target` and the lab).
@@ -116,6 +124,7 @@ pub async fn run_on_target(
     target: &Target,
     retry: RetryPolicy,
     lro_interval: Duration,
+    over: Overrides,
 ) -> anyhow::Result<ExitCode> {
     let run_id = report::new_run_id();
     let mut planned: Vec<Planned> = Vec::new();
@@ -153,7 +162,9 @@ pub async fn run_on_target(
         dry_run(&sink, target, &env0, &planned);
         ExitCode::Success
     } else {
-        match live_run(args, target, env0, planned, &sink, &run_id, retry, lro_interval).await {
+        match live_run(args, target, env0, planned, &sink, &run_id, retry, lro_interval, &over)
+            .await
+        {
             Ok(c) => c,
             Err(msg) => {
                 sink.emit(Event::run(EventKind::Note { message: msg.clone() }));
@@ -252,9 +263,10 @@ async fn live_run(
     run_id: &str,
     retry: RetryPolicy,
     lro_interval: Duration,
+    over: &Overrides,
 ) -> Result<ExitCode, String> {
     let cancel = signals();
-    let c = connect(target, retry, lro_interval)
+    let c = connect(target, retry, lro_interval, over)
         .await
         .map_err(|e| format!("target {}: {e}", target.name))?;
     c.kube
@@ -267,6 +279,9 @@ async fn live_run(
         .ensure_namespace(&jns, run_id)
         .await
         .map_err(|e| format!("journal namespace {jns}: {e}"))?;
+    for s in &over.secrets {
+        c.kube.put_secret(&jns, s).await.map_err(|e| format!("pull secret in {jns}: {e}"))?;
+    }
 
     // one run per cluster
     match lease::acquire(&c.kube, &jns, run_id).await.map_err(|e| format!("lease: {e}"))? {
@@ -396,7 +411,14 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
             Ok(t) => t,
             Err(c) => return Ok(c),
         };
-        let c = match connect(&target, RetryPolicy::default(), Duration::from_secs(2)).await {
+        let c = match connect(
+            &target,
+            RetryPolicy::default(),
+            Duration::from_secs(2),
+            &Overrides::default(),
+        )
+        .await
+        {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: target {}: {e}", target.name);

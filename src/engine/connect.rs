@@ -97,15 +97,31 @@ pub fn extra_ca() -> Result<Option<Vec<u8>>, ClientError> {
     Ok(None)
 }
 
+/// What the embedded lab supplies instead of the environment.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    pub credential: Option<CredentialConfig>,
+    pub ca_pem: Option<Vec<u8>>,
+    /// Secrets to put into the journal namespace before the run (pull secrets).
+    pub secrets: Vec<k8s_openapi::api::core::v1::Secret>,
+}
+
 /// Connect to a target's ARM endpoint and cluster.
 pub async fn connect(
     t: &Target,
     retry: RetryPolicy,
     lro_interval: Duration,
+    over: &Overrides,
 ) -> Result<Connected, ClientError> {
-    let ca = extra_ca()?;
+    let ca = match &over.ca_pem {
+        Some(p) => Some(p.clone()),
+        None => extra_ca()?,
+    };
     let http = http_client(ca.as_deref())?;
-    let cred = credential_config(t)?;
+    let cred = match &over.credential {
+        Some(c) => c.clone(),
+        None => credential_config(t)?,
+    };
     let arm_endpoint = t.endpoints.arm.to_string();
     let tokens = token_source(
         &cred,
