@@ -144,6 +144,26 @@ async fn challenge_exchange_token_and_proxy() {
         .unwrap();
     let at = access_token(resp).await;
     assert_eq!(tags(&lab, &http, &at).await.status(), 200);
+
+    // Service principal appId + secret: the chaos runner (Owner on the resource group,
+    // inherited) pulls; a wrong secret and the expired legacy SP are refused.
+    let runner = lab.chaos_principal().unwrap();
+    let sp_token = |user: &str, pass: &str| {
+        http.get(format!(
+            "{}/oauth2/token?service={}&scope=repository:probe/hello:pull",
+            lab.registry_url(),
+            lab.login_server()
+        ))
+        .basic_auth(user, Some(pass))
+        .send()
+    };
+    assert_eq!(sp_token(&runner.client_id, &runner.secret).await.unwrap().status(), 200);
+    assert_eq!(sp_token(&runner.client_id, "wrong").await.unwrap().status(), 401);
+    let legacy =
+        sp_token("1a2b3c4d-0000-4000-8000-0000000e4b1e", "lab-expired-secret-not-a-real-secret")
+            .await
+            .unwrap();
+    assert_eq!(legacy.status(), 401);
     lab.stop().await;
 }
 
