@@ -413,3 +413,107 @@ async fn role_changes_take_effect_after_the_propagation_delay() {
     tokio::time::sleep(Duration::from_millis(60)).await;
     assert!(!fast.read().can_pull(KUBELET_OBJECT));
 }
+
+#[tokio::test]
+async fn role_assignment_scopes_outside_the_world_are_not_found() {
+    let st = lab(Duration::ZERO);
+    let router = arm::router(st.clone());
+    let token = token_for(&st, RUNNER_CLIENT, RUNNER_SECRET, ARM).await;
+    let other_sub = "/subscriptions/11111111-0000-4000-8000-000000000000";
+    let r = arm(&router, "GET", &ra_list(other_sub, None), Some(&token), None).await;
+    assert_arm_error(&r, StatusCode::NOT_FOUND, "SubscriptionNotFound");
+    let other_rg = format!("/subscriptions/{SUB}/resourceGroups/rg-missing");
+    let r = arm(
+        &router,
+        "PUT",
+        &ra(&other_rg, "5e8f2b11-1111-4000-8000-00000000beef"),
+        Some(&token),
+        Some(body(ACR_PULL, KUBELET_OBJECT)),
+    )
+    .await;
+    assert_arm_error(&r, StatusCode::NOT_FOUND, "ResourceGroupNotFound");
+}
+
+/// Over real TLS with a token from azure_identity: the same answers, and absolute URLs
+/// (nextLink) point back at this endpoint.
+#[tokio::test]
+async fn over_tls_with_an_azure_identity_token() {
+    use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+    use azure_core::credentials::TokenCredential;
+    use azure_core::http::{ClientOptions, Transport};
+    use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
+    use std::sync::Arc;
+
+    let st = lab(Duration::ZERO);
+    st.write().options.page_size = 2;
+    let ca = acr_chaos_lab::tls::LabCa::generate().unwrap();
+    let ips = ["127.0.0.1".parse().unwrap()];
+    let loopback = "127.0.0.1:0".parse().unwrap();
+    let entra = acr_chaos_lab::server::serve_tls(
+        acr_chaos_lab::entra::router(st.clone()),
+        ca.rustls_server_config(&["localhost"], &ips).unwrap(),
+        loopback,
+    )
+    .await
+    .unwrap();
+    let arm_srv = acr_chaos_lab::server::serve_tls(
+        arm::router(st.clone()),
+        ca.rustls_server_config(&["localhost"], &ips).unwrap(),
+        loopback,
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured((*ca.rustls_client_config()).clone())
+        .build()
+        .unwrap();
+    let mut cloud = CustomConfiguration::default();
+    cloud.authority_host = entra.url("https");
+    let cred = ClientSecretCredential::new(
+        TENANT,
+        RUNNER_CLIENT.into(),
+        RUNNER_SECRET.to_string().into(),
+        Some(ClientSecretCredentialOptions {
+            client_options: ClientOptions {
+                transport: Some(Transport::new(Arc::new(http.clone()))),
+                cloud: Some(Arc::new(CloudConfiguration::Custom(cloud))),
+                ..Default::default()
+            },
+        }),
+    )
+    .unwrap();
+    let token = cred.get_token(&["https://management.azure.com/.default"], None).await.unwrap();
+    let base = arm_srv.url("https");
+
+    let resp = http
+        .get(format!("{base}{}", ra_list(&registry_id(), Some("atScope()"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "no token");
+    let mut url = format!("{base}{}", ra_list(&registry_id(), Some("atScope()")));
+    let mut total = 0;
+    loop {
+        let resp = http.get(&url).bearer_auth(token.token.secret()).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: Value = resp.json().await.unwrap();
+        total += v["value"].as_array().unwrap().len();
+        match v["nextLink"].as_str() {
+            Some(next) => {
+                assert!(next.starts_with(&base), "{next} must point at {base}");
+                url = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(total, 3);
+    let resp = http
+        .get(format!("{base}{}", registry_id()))
+        .bearer_auth(token.token.secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "MissingApiVersionParameter");
+}

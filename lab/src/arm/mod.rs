@@ -317,6 +317,12 @@ fn route(state: &mut State, ctx: &Ctx) -> ArmResult {
             && lower[i + 2] == "roleassignments"
     }) {
         let scope = format!("/{}", segs[..i].join("/"));
+        check_subscription(state, &lower[..i])?;
+        if let [_, _, r, rg, ..] = &lower[..i]
+            && r == "resourcegroups"
+        {
+            check_resource_group(state, rg, segs[3])?;
+        }
         return match &segs[i + 3..] {
             [] => role_assignments::list(state, ctx, &scope),
             [name] => role_assignments::single(state, ctx, &scope, name),
