@@ -33,11 +33,13 @@ impl std::fmt::Debug for Credential {
 }
 
 impl Credential {
-    pub fn to_auth(&self, server: &str) -> AuthConfig {
+    /// The CRI `AuthConfig` the kubelet sends: user name and password only. The kubelet's
+    /// keyring leaves `server_address` empty; containerd would drop credentials whose
+    /// server address differs from the host it talks to (here the mapped endpoint).
+    pub fn to_auth(&self) -> AuthConfig {
         AuthConfig {
             username: self.username.clone(),
             password: self.password.clone(),
-            server_address: server.to_string(),
             ..Default::default()
         }
     }
@@ -152,7 +154,7 @@ pub fn lookup(creds: &[Credential], image: &ImageRef) -> Vec<Credential> {
     let mut matched: Vec<Credential> =
         creds.iter().filter(|c| url_matches(&c.matched, &target)).cloned().collect();
     // The kubelet keeps its index reverse-sorted, so longer (more specific) keys win.
-    matched.sort_by(|a, b| normalize_key(&b.matched).cmp(&normalize_key(&a.matched)));
+    matched.sort_by_key(|c| std::cmp::Reverse(normalize_key(&c.matched)));
     matched
 }
 

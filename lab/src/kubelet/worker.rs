@@ -353,10 +353,7 @@ impl PodWorker {
         }
         let mut errs = Vec::new();
         for c in &creds {
-            match cri
-                .pull_image(spec_image, Some(c.to_auth(&parsed.domain)), Some(sandbox.clone()))
-                .await
-            {
+            match cri.pull_image(spec_image, Some(c.to_auth()), Some(sandbox.clone())).await {
                 Ok(r) => return Ok((r, started.elapsed())),
                 Err(e) => errs.push(msg::cri_error_text(&e, strip)),
             }
