@@ -23,7 +23,7 @@ impl Fault for AcrDetach {
         l
     }
     fn arm_ids(&self, env: &Env) -> Vec<String> {
-        vec![env.registry_id.clone(), env.cluster_id.clone()]
+        vec![env.registry_id.clone()]
     }
     fn describe(&self, env: &Env) -> Vec<String> {
         vec![format!(

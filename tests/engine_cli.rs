@@ -1,0 +1,136 @@
+//! `acr-chaos run --dry-run`, the guard rails and `recover`, through the real binary.
+//! None of these reach a cluster: a dry run and a refused run change nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_acr-chaos"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn example_target() -> PathBuf {
+    root().join("scenarios/targets/aks-example.yaml")
+}
+
+#[test]
+fn dry_run_prints_every_change_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["run", "scenarios", "--dry-run", "--quiet", "--target"])
+        .arg(example_target())
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for needle in [
+        "acr-detach: fault: DELETE /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/my-rg/providers/Microsoft.ContainerRegistry/registries/myacr/providers/Microsoft.Authorization/roleAssignments/",
+        "registry-firewall-deny: fault: PATCH /subscriptions/",
+        "\"defaultAction\":\"Deny\"",
+        "\"publicNetworkAccess\":\"Disabled\"",
+        "network-path-cut: fault: PUT /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/MC_my-rg_my-aks_westeurope/providers/Microsoft.Network/networkSecurityGroups/aks-agentpool-00000000-nsg/securityRules/",
+        "/generateCredentials?api-version=2025-04-01",
+        "imagePullPolicy Always",
+        "Kubernetes: create Namespace acr-chaos-",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+    // reports were written for the dry run, and no journal (nothing changed)
+    let runs: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].path().join("summary.md").is_file());
+    assert!(!runs[0].path().join("journal.json").exists());
+}
+
+fn write_target_without(dir: &Path, drop_line_containing: &str) -> PathBuf {
+    let text = std::fs::read_to_string(example_target()).unwrap();
+    let mut out = String::new();
+    let mut in_resources = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("resources:") {
+            in_resources = true;
+        } else if !line.starts_with("    ") {
+            in_resources = false;
+        }
+        if in_resources && line.contains(drop_line_containing) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let p = dir.join("target.yaml");
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+#[test]
+fn guard_rails_refuse_resources_outside_the_allowlist() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = write_target_without(dir.path(), "networkSecurityGroups");
+    let out = bin()
+        .args(["run", "scenarios/network-path-cut.yaml", "--quiet", "--target"])
+        .arg(&target)
+        .arg("--report-dir")
+        .arg(dir.path().join("reports"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refused") && stderr.contains("securityRules"), "{stderr}");
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    // the guard fires before anything else: not even reports or a journal
+    assert!(!dir.path().join("reports").exists());
+}
+
+#[test]
+fn unknown_tag_and_bad_paths_are_invalid_input() {
+    let out = bin()
+        .args(["run", "scenarios", "--dry-run", "--only", "no-such-tag", "--target"])
+        .arg(example_target())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().args(["run", "does/not/exist.yaml", "--dry-run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn recover_without_journals_has_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_acr-chaos"))
+        .current_dir(dir.path())
+        .args(["recover"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to recover"));
+}
+
+#[test]
+fn recover_without_target_lists_unfinished_undos_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let jdir = dir.path().join(".acr-chaos/journal");
+    std::fs::create_dir_all(&jdir).unwrap();
+    std::fs::write(
+        jdir.join("r9.json"),
+        r#"{"version":1,"runId":"r9","target":"t","entries":[{"id":1,"scenario":"s","fault":"network-path-cut","undo":{"action":"delete-security-rule","rule_id":"/subscriptions/x/securityRules/y"},"state":"pending"}]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_acr-chaos"))
+        .current_dir(dir.path())
+        .args(["recover", "--run-id", "r9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("DELETE /subscriptions/x/securityRules/y")
+    );
+}
