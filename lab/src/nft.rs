@@ -43,6 +43,7 @@ pub struct NftTable {
 impl NftTable {
     /// Create `inet acr_chaos_lab_<pid>_<n>` with an output chain.
     pub fn create() -> Result<Self, NftError> {
+        remove_stale_tables();
         let name =
             format!("acr_chaos_lab_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
         run_nft(&format!(
@@ -80,6 +81,31 @@ impl Drop for NftTable {
     fn drop(&mut self) {
         if let Err(e) = run_nft(&format!("delete table inet {}\n", self.name)) {
             tracing::warn!(table = %self.name, error = %e, "could not remove the lab's nftables table");
+        }
+    }
+}
+
+/// Delete `acr_chaos_lab_<pid>_<n>` tables left behind by lab processes that no longer
+/// run (a crashed lab cannot drop its table). Best effort.
+pub fn remove_stale_tables() {
+    let Ok(out) = Command::new("nft").args(["list", "tables"]).stderr(Stdio::null()).output()
+    else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.trim().strip_prefix("table inet ") else {
+            continue;
+        };
+        let Some(pid) = name.strip_prefix("acr_chaos_lab_").and_then(|rest| rest.split('_').next())
+        else {
+            continue;
+        };
+        let alive =
+            pid.parse::<u32>().is_ok_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            if let Err(e) = run_nft(&format!("delete table inet {name}\n")) {
+                tracing::warn!(table = %name, error = %e, "could not remove a stale lab nftables table");
+            }
         }
     }
 }

@@ -409,12 +409,12 @@ impl State {
 
     /// Configured propagation delay scaled to real time.
     pub fn propagation_delay(&self) -> Duration {
-        self.clock.scaled(self.options.propagation_delay)
+        scale(self.options.propagation_delay, self.options.time_scale)
     }
 
     /// Configured LRO delay scaled to real time.
     pub fn lro_delay(&self) -> Duration {
-        self.clock.scaled(self.options.lro_delay)
+        scale(self.options.lro_delay, self.options.time_scale)
     }
 
     // ---- identities -------------------------------------------------------------------
@@ -593,6 +593,12 @@ impl State {
             })
         }
     }
+}
+
+/// `configured × time_scale` (a non-finite or negative scale counts as 1).
+fn scale(configured: Duration, time_scale: f64) -> Duration {
+    let s = if time_scale.is_finite() && time_scale >= 0.0 { time_scale } else { 1.0 };
+    configured.mul_f64(s)
 }
 
 /// `/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}`.

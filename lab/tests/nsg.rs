@@ -203,6 +203,14 @@ async fn deny_rule_drops_tcp_to_the_registry_port_for_real() {
             }
         });
     }
+    // A table left behind by a lab process that no longer runs is cleaned up.
+    let stale_pid = (4_000_000..4_194_304u32)
+        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        .unwrap();
+    let stale = format!("acr_chaos_lab_{stale_pid}_0");
+    let status =
+        std::process::Command::new("nft").args(["add", "table", "inet", &stale]).status().unwrap();
+    assert!(status.success());
     let (st, router, token) = setup(Duration::ZERO).await;
     st.write().registry_ports = vec![port];
     assert!(connects(port).await, "reachable before the rule");
@@ -213,6 +221,7 @@ async fn deny_rule_drops_tcp_to_the_registry_port_for_real() {
     assert!(connects(other_port).await, "other ports are untouched");
     let table = format!("acr_chaos_lab_{}_", std::process::id());
     assert!(nft_tables().contains(&table));
+    assert!(!nft_tables().contains(&stale), "stale table removed");
 
     // An Allow at a higher priority wins over the deny.
     let mut allow = deny_acr(100);

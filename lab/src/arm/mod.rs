@@ -256,7 +256,24 @@ async fn dispatch(
     body: Bytes,
 ) -> Response {
     let mut state = shared.write();
-    handle(&mut state, method, &uri, &headers, body).unwrap_or_else(IntoResponse::into_response)
+    let correlation = headers
+        .get("x-ms-client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut resp = handle(&mut state, method, &uri, &headers, body)
+        .unwrap_or_else(IntoResponse::into_response);
+    let h = resp.headers_mut();
+    for (name, value) in [
+        ("x-ms-request-id", uuid::Uuid::new_v4().to_string()),
+        ("x-ms-correlation-request-id", correlation),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    resp
 }
 
 fn handle(
