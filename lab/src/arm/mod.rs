@@ -347,11 +347,17 @@ fn route(state: &mut State, ctx: &Ctx) -> ArmResult {
         };
     }
     // Async operations: …/operationStatuses/{id}, …/operations/{id}, …/operationResults/{id}
+    // (`operations` only under `locations/{location}`, so a rule or token named
+    // "operations" stays a resource.)
     if segs.len() >= 2 {
-        let kind = lower[lower.len() - 2].as_str();
-        if matches!(kind, "operationstatuses" | "operations" | "operationresults")
-            && ctx.method == Method::GET
-        {
+        let n = lower.len();
+        let kind = lower[n - 2].as_str();
+        let is_op = match kind {
+            "operationstatuses" | "operationresults" => true,
+            "operations" => n >= 4 && lower[n - 4] == "locations",
+            _ => false,
+        };
+        if is_op && ctx.method == Method::GET {
             return poll_operation(state, ctx, segs[segs.len() - 1], kind == "operationresults");
         }
     }
