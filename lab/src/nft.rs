@@ -102,10 +102,8 @@ pub fn remove_stale_tables() {
         };
         let alive =
             pid.parse::<u32>().is_ok_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
-        if !alive {
-            if let Err(e) = run_nft(&format!("delete table inet {name}\n")) {
-                tracing::warn!(table = %name, error = %e, "could not remove a stale lab nftables table");
-            }
+        if !alive && let Err(e) = run_nft(&format!("delete table inet {name}\n")) {
+            tracing::warn!(table = %name, error = %e, "could not remove a stale lab nftables table");
         }
     }
 }
