@@ -54,6 +54,8 @@ pub enum LabError {
     Option(String),
     #[error(transparent)]
     Kube(#[from] crate::kube::KubeServerError),
+    #[error(transparent)]
+    Kubelet(#[from] crate::kubelet::KubeletError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
@@ -86,6 +88,7 @@ pub struct LabBuilder {
     knobs: Vec<(String, Knob)>,
     seed_images: bool,
     containerd: bool,
+    kubelet: bool,
 }
 
 impl Default for LabBuilder {
@@ -102,6 +105,7 @@ impl Default for LabBuilder {
             knobs: Vec::new(),
             seed_images: true,
             containerd: false,
+            kubelet: false,
         }
     }
 }
@@ -154,6 +158,12 @@ impl LabBuilder {
     /// Also start containerd mapped to the lab's registry hosts (default off).
     pub fn containerd(mut self, on: bool) -> Self {
         self.containerd = on;
+        self
+    }
+    /// Also run the kubelet emulator on the API emulator's store (implies containerd;
+    /// default off). Pods get bound to the world's nodes and pull through containerd.
+    pub fn with_kubelet(mut self, on: bool) -> Self {
+        self.kubelet = on;
         self
     }
 
@@ -281,7 +291,7 @@ impl LabBuilder {
         }
 
         // containerd (the kubelet emulator's runtime), optional here.
-        let containerd = if self.containerd {
+        let containerd = if self.containerd || self.kubelet {
             let opts = ContainerdOptions::new(&dir)
                 .host(RegistryHost {
                     host: login_server.clone(),
@@ -302,6 +312,19 @@ impl LabBuilder {
         // HOOK: Kubernetes API emulator and kubelet emulator start here (they need `state`,
         // `ca`, `containerd`); add their handles as fields and their variables to `env_vars`.
         let kube = crate::kube::LabKube::start(&ca, &dir).await?;
+        let kubelet = match (&containerd, self.kubelet) {
+            (Some(ctd), true) => {
+                let world = state.read().world.clone();
+                let front_doors = [(login_server.clone(), format!("https://{}", acr.addr))].into();
+                let authority = format!("https://{}", entra.addr);
+                let (store, ca_pem) = (kube.store().clone(), ca.cert_pem());
+                let k = crate::kubelet::Kubelet::start_in_lab(
+                    store, ctd, &world, self.time_scale, &authority, front_doors, &ca_pem,
+                );
+                Some(k.await?)
+            }
+            _ => None,
+        };
 
         let lab = Lab {
             state,
@@ -312,6 +335,7 @@ impl LabBuilder {
             login_server,
             hub_host,
             acr_signer,
+            kubelet,
             containerd,
             kube,
             registry,
@@ -363,7 +387,8 @@ pub struct Lab {
     login_server: String,
     hub_host: String,
     acr_signer: Arc<TokenSigner>,
-    // Field order = drop order: containerd first, then the registries, then servers.
+    // Field order = drop order: kubelet, containerd, then the registries, then servers.
+    kubelet: Option<crate::kubelet::Kubelet>,
     containerd: Option<Containerd>,
     kube: crate::kube::LabKube,
     registry: Registry,
@@ -475,6 +500,10 @@ impl Lab {
     pub fn containerd(&self) -> Option<&Containerd> {
         self.containerd.as_ref()
     }
+    /// The kubelet emulator, when started with `with_kubelet(true)`.
+    pub fn kubelet(&self) -> Option<&crate::kubelet::Kubelet> {
+        self.kubelet.as_ref()
+    }
     pub fn tenant_id(&self) -> String {
         self.state.read().world.tenant_id.clone()
     }
@@ -553,6 +582,7 @@ impl Lab {
 
     /// Stops everything now (the same happens on drop) and waits for the servers.
     pub async fn stop(mut self) {
+        drop(self.kubelet.take());
         if let Some(mut c) = self.containerd.take() {
             c.stop();
         }

@@ -111,6 +111,8 @@ impl KubeletConfig {
 pub enum KubeletError {
     #[error("kubelet config: {0}")]
     Config(String),
+    #[error("kubelet cannot reach containerd's CRI: {0}")]
+    Cri(#[from] crate::cri::CriError),
 }
 
 pub(crate) struct Shared {
@@ -164,6 +166,38 @@ impl Kubelet {
     /// Stop everything now.
     pub fn shutdown(self) {
         drop(self);
+    }
+
+    /// Start the kubelet the way the lab runs it: the world's nodes, the AKS credential
+    /// provider for `*.azurecr.*` (kubelet identity → the Entra emulator's managed-identity
+    /// endpoint at `authority_host` → `/oauth2/exchange` on the front door listed for the
+    /// login server in `front_doors`), trusting the lab CA `ca_pem`.
+    pub async fn start_in_lab(
+        store: SharedStore,
+        containerd: &crate::containerd::Containerd,
+        world: &crate::world::World,
+        time_scale: f64,
+        authority_host: &str,
+        front_doors: HashMap<String, String>,
+        ca_pem: &str,
+    ) -> Result<Kubelet, KubeletError> {
+        let provider = AcrCredentialProvider {
+            match_images: ["*.azurecr.io", "*.azurecr.cn", "*.azurecr.de", "*.azurecr.us"]
+                .map(String::from)
+                .to_vec(),
+            imds_url: format!(
+                "{}/metadata/identity/oauth2/token",
+                authority_host.trim_end_matches('/')
+            ),
+            client_id: world.cluster.kubelet_identity.client_id.clone(),
+            tenant_id: world.tenant_id.clone(),
+            endpoints: front_doors,
+            http: AcrCredentialProvider::http_client(Some(ca_pem)).map_err(KubeletError::Config)?,
+        };
+        let mut config = KubeletConfig::for_world(world);
+        config.time_scale = time_scale;
+        config.credential_provider = Some(provider);
+        Kubelet::start(store, containerd.cri().await?, config)
     }
 }
 
