@@ -464,3 +464,24 @@ async fn table_output_for_kubectl() {
         .unwrap();
     assert_eq!(r.headers()["content-type"], "application/json");
 }
+
+#[tokio::test]
+async fn delete_collection_with_selector() {
+    let api = Api::start().await;
+    for (n, app) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        let mut p = pod(n, "img");
+        p["metadata"]["labels"] = json!({"app": app});
+        api.post("/api/v1/namespaces/default/pods", &p).await;
+    }
+    let (code, v) = api.delete("/api/v1/namespaces/default/pods?labelSelector=app%3Dx").await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+    let (_, l) = api.get("/api/v1/namespaces/default/pods").await;
+    let names: Vec<&str> = l["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["c"]);
+}
