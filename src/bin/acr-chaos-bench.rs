@@ -1,0 +1,160 @@
+//! `make bench`: measures what the issues set targets for and writes the figures to
+//! `reports/bench.json` (one object per section, each figure with its target when it has
+//! one). Speed targets live here, never in timed tests.
+//!
+//! Usage: `acr-chaos-bench [--out FILE] [--only SECTION]...`
+
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn main() -> std::process::ExitCode {
+    let mut out = PathBuf::from("reports/bench.json");
+    let mut only: Vec<String> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--out" => out = args.next().map(PathBuf::from).unwrap_or(out),
+            "--only" => only.extend(args.next()),
+            "-h" | "--help" => {
+                println!("acr-chaos-bench [--out FILE] [--only classify|lab|kube|engine]...");
+                return std::process::ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("acr-chaos-bench: unknown argument {other:?} (try --help)");
+                return std::process::ExitCode::from(2);
+            }
+        }
+    }
+    let want = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+
+    let mut sections = serde_json::Map::new();
+    if want("classify") {
+        sections.insert("classify".into(), bench_classify());
+    }
+    if want("lab") {
+        sections.insert("lab".into(), rt.block_on(bench_lab()));
+    }
+    if want("kube") {
+        sections.insert("kube".into(), rt.block_on(bench_kube()));
+    }
+    if want("engine") {
+        sections.insert("engine".into(), rt.block_on(bench_engine()));
+    }
+
+    // Merge into an existing file so `--only` refreshes one section.
+    let mut doc = std::fs::read_to_string(&out)
+        .ok()
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let obj = doc.as_object_mut().expect("object");
+    obj.insert("schemaVersion".into(), json!("acr-chaos.bench/v1"));
+    obj.insert("measuredAt".into(), json!(chrono::Utc::now().to_rfc3339()));
+    obj.insert("machine".into(), machine());
+    for (k, v) in sections {
+        println!("{k}: {}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        obj.insert(k, v);
+    }
+    if let Some(dir) = out.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n") {
+        Ok(()) => {
+            println!("wrote {}", out.display());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("acr-chaos-bench: cannot write {}: {e}", out.display());
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn machine() -> Value {
+    json!({
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// Classifier throughput: 10,000 messages (target: well under 1 s).
+fn bench_classify() -> Value {
+    let corpus = acr_chaos::classify::bench_corpus();
+    let messages: Vec<&str> = corpus.iter().map(String::as_str).cycle().take(10_000).collect();
+    // Warm up (regex compilation happens once, on first use).
+    let mut causes = 0usize;
+    for m in messages.iter().take(100) {
+        causes += acr_chaos::classify::classify(m).len();
+    }
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for m in &messages {
+            causes += std::hint::black_box(acr_chaos::classify::classify(m)).len();
+        }
+        best = best.min(t.elapsed());
+    }
+    json!({
+        "messages": messages.len(),
+        "distinctMessages": corpus.len(),
+        "bestOf5Ms": ms(best),
+        "messagesPerSecond": (messages.len() as f64 / best.as_secs_f64()).round(),
+        "target": "10,000 messages well under 1 s",
+        "met": best < Duration::from_millis(500),
+        "causesFound": causes,
+    })
+}
+
+/// Lab start-up to ready (target < 2 s) and ACR token grants per second (target ≥ 2,000).
+async fn bench_lab() -> Value {
+    let dir = tempdir();
+    let mut startups = Vec::new();
+    let mut error = None;
+    for i in 0..3 {
+        let t = Instant::now();
+        match acr_chaos_lab::lab::Lab::builder().state_dir(dir.join(format!("lab{i}"))).start().await {
+            Ok(lab) => {
+                startups.push(ms(t.elapsed()));
+                lab.stop().await;
+            }
+            Err(e) => {
+                error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let grants = acr_chaos_lab::acr::bench_token_grants(20_000).await;
+    let best = startups.iter().cloned().fold(f64::INFINITY, f64::min);
+    json!({
+        "startupMs": startups,
+        "startupBestMs": if best.is_finite() { json!(best) } else { Value::Null },
+        "startupTarget": "< 2000 ms to ready",
+        "startupMet": best.is_finite() && best < 2000.0,
+        "startupError": error,
+        "tokenGrantsPerSecond": grants.round(),
+        "tokenGrantsTarget": ">= 2000/s",
+        "tokenGrantsMet": grants >= 2000.0,
+    })
+}
+
+async fn bench_kube() -> Value {
+    json!({"error": "not wired yet"})
+}
+
+async fn bench_engine() -> Value {
+    json!({"error": "not wired yet"})
+}
+
+fn tempdir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("acr-chaos-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&d);
+    d
+}
