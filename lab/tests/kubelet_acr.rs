@@ -220,3 +220,57 @@ async fn acr_detach_turns_running_pulls_into_anonymous_401_backoff() {
     // The pod that already runs is not affected.
     assert_eq!(store.get(&Kind::Pod, Some(ns), "before").unwrap()["status"]["phase"], "Running");
 }
+
+/// When the node's credential provider fails (here: a kubelet identity Entra does not
+/// know), the kubelet logs it and pulls anonymously: ACR answers the anonymous 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_credential_provider_falls_back_to_anonymous_pull() {
+    if !prerequisites("kubelet_acr", &[acr_chaos_lab::containerd::CONTAINERD_BIN, REGISTRY_BIN]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::builder()
+        .state_dir(tmp.path())
+        .time_scale(SCALE)
+        .containerd(true)
+        .start()
+        .await
+        .expect("lab starts");
+    let login = lab.login_server().to_string();
+    let provider = AcrCredentialProvider {
+        match_images: vec!["*.azurecr.io".into()],
+        imds_url: format!("{}/metadata/identity/oauth2/token", lab.authority_host()),
+        client_id: "11111111-0000-4000-8000-000000000bad".into(),
+        tenant_id: lab.tenant_id(),
+        endpoints: HashMap::from([(login.clone(), lab.registry_url())]),
+        http: AcrCredentialProvider::http_client(Some(&lab.ca().cert_pem())).unwrap(),
+    };
+    let image_ref =
+        acr_chaos_lab::kubelet::image::parse_normalized(&format!("{login}/probe/hello:v1"))
+            .unwrap();
+    let err =
+        provider.provide(&image_ref).await.expect("provider handles *.azurecr.io").unwrap_err();
+    assert!(err.contains("managed identity token"), "{err}");
+    let store = Store::new();
+    let ns = "acr-anon";
+    store.create(&Kind::Namespace, None, json!({"metadata": {"name": ns}})).unwrap();
+    let mut cfg = KubeletConfig::for_world(&lab.state.read().world);
+    cfg.time_scale = SCALE;
+    cfg.credential_provider = Some(provider);
+    let _kubelet =
+        Kubelet::start(store.clone(), lab.containerd().unwrap().cri().await.unwrap(), cfg).unwrap();
+    let image = format!("{login}/probe/hello:v1");
+    store.create(&Kind::Pod, Some(ns), pod("anon", &image)).unwrap();
+    let p = wait_pod(&store, ns, "anon", "ErrImagePull", |p| {
+        !waiting(p).1.is_empty() && waiting(p).0 != "ContainerCreating"
+    })
+    .await;
+    let (reason, message) = waiting(&p);
+    assert!(reason == "ErrImagePull" || reason == "ImagePullBackOff", "{reason}");
+    assert!(
+        message.ends_with(&format!(
+            "failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized"
+        )),
+        "{message}"
+    );
+}

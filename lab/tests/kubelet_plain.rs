@@ -294,3 +294,31 @@ async fn missing_tag_backs_off_with_kubelet_events_and_intervals() {
         .collect();
     assert_eq!(before, after);
 }
+
+/// 1,000 pods on one node: one sleeping task each, no busy loops; all reach Running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_pods_reach_running() {
+    let ns = "plain-many";
+    let Some(env) = env(ns).await else { return };
+    let s = &env.store;
+    let image = format!("{HOST}/probe/hello:v1");
+    // Pull once; the rest find it present (IfNotPresent).
+    s.create(&Kind::Pod, Some(ns), pod("warm", &image, json!({}))).unwrap();
+    wait_pod(s, ns, "warm", "Running", |p| p["status"]["phase"] == "Running").await;
+    let started = Instant::now();
+    for i in 0..1000 {
+        let mut p = pod(&format!("p{i}"), &image, json!({}));
+        p["spec"]["containers"][0]["imagePullPolicy"] = json!("IfNotPresent");
+        s.create(&Kind::Pod, Some(ns), p).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (pods, _) = s.list(&Kind::Pod, Some(ns), None, Some("status.phase=Running")).unwrap();
+        if pods.len() == 1001 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {} of 1001 pods running", pods.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("1,000 pods Running in {:?}", started.elapsed());
+}
