@@ -125,7 +125,7 @@ pub async fn connect(
     let arm_endpoint = t.endpoints.arm.to_string();
     let tokens = token_source(
         &cred,
-        Some(&t.endpoints.authority_host.to_string()),
+        Some(t.endpoints.authority_host.as_ref()),
         &arm_endpoint,
         http.clone(),
     )?;
