@@ -135,6 +135,14 @@ fn diagnostics(rels: &[&str]) -> Vec<Diagnostic> {
     "an AKS cluster ARM id, or its name"
 )]
 #[case::yaml_syntax("yaml-syntax.yaml", 7, 10, "", "YAML syntax error: unclosed quote", "")]
+#[case::label_value(
+    "bad-node-selector.yaml",
+    11,
+    16,
+    "probe.nodeSelector.agentpool",
+    "\"user pool\" is not a label value",
+    "at most 63 characters"
+)]
 #[case::cross_field(
     "firewall-allow-ips.yaml",
     7,

@@ -2,8 +2,8 @@
 
 use super::Duration;
 use super::values::{
-    AcrTokenName, Cidr, DnsLabel, ImageSpec, ImageTag, K8sName, MessageRegex, NonEmpty, Principal,
-    Role, Scope,
+    AcrTokenName, Cidr, DnsLabel, ImageSpec, ImageTag, K8sName, MessageRegex, NonEmpty,
+    NsgRuleName, Principal, Role, Scope,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -194,7 +194,7 @@ pub struct NetworkPathCut {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NsgRule {
     #[serde(default = "NsgRule::default_name")]
-    pub name: K8sName,
+    pub name: NsgRuleName,
     /// NSG rule priority, 100 (first) to 4096.
     #[serde(default = "NsgRule::default_priority")]
     #[schemars(range(min = 100, max = 4096))]
@@ -202,7 +202,7 @@ pub struct NsgRule {
 }
 
 impl NsgRule {
-    fn default_name() -> K8sName {
+    fn default_name() -> NsgRuleName {
         "acr-chaos-deny-registry".parse().expect("valid")
     }
     fn default_priority() -> u16 {
@@ -227,6 +227,10 @@ pub struct Probe {
     pub pull_secrets: Vec<K8sName>,
     /// nodeSelector of the probe pod.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend(
+        "propertyNames" = { "x-acr-chaos-check": "label-key" },
+        "additionalProperties" = { "type": "string", "x-acr-chaos-check": "label-value" },
+    ))]
     pub node_selector: BTreeMap<String, String>,
 }
 

@@ -131,6 +131,17 @@ enum Frame {
     Map(Node, Option<Key>),
 }
 
+/// Most nodes that aliases may expand to in one file (guards against "billion laughs").
+const MAX_ALIAS_NODES: usize = 100_000;
+
+fn size(n: &Node) -> usize {
+    match &n.value {
+        Value::Seq(items) => 1 + items.iter().map(size).sum::<usize>(),
+        Value::Map(entries) => 1 + entries.iter().map(|(_, v)| 1 + size(v)).sum::<usize>(),
+        _ => 1,
+    }
+}
+
 /// Parse every document. A syntax error ends the document it is in; parsing resumes at
 /// the next `---` so later documents are still checked.
 pub fn parse(text: &str) -> (Vec<Document>, Vec<SyntaxError>) {
@@ -138,7 +149,8 @@ pub fn parse(text: &str) -> (Vec<Document>, Vec<SyntaxError>) {
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut expanded = 0usize;
     let mut current: Option<Document> = None;
     // Anchored collections still open: anchor id → depth of the frame.
     let mut open_anchors: Vec<(usize, usize)> = Vec::new();
@@ -177,13 +189,22 @@ pub fn parse(text: &str) -> (Vec<Document>, Vec<SyntaxError>) {
                 };
                 let node = Node { pos: at, value };
                 if anchor != 0 {
-                    anchors.insert(anchor, node.clone());
+                    anchors.insert(anchor, (node.clone(), 1));
                 }
                 finished = Some(node);
             }
             Event::Alias(id) => {
-                let mut node =
-                    anchors.get(&id).cloned().unwrap_or(Node { pos: at, value: Value::Null });
+                let (mut node, n) =
+                    anchors.get(&id).cloned().unwrap_or((Node { pos: at, value: Value::Null }, 1));
+                expanded += n;
+                if expanded > MAX_ALIAS_NODES {
+                    errors.push(SyntaxError {
+                        pos: at,
+                        message: format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
+                    });
+                    current = None;
+                    break;
+                }
                 node.pos = at;
                 finished = Some(node);
             }
@@ -207,7 +228,7 @@ pub fn parse(text: &str) -> (Vec<Document>, Vec<SyntaxError>) {
                 if let Some(&(id, depth)) = open_anchors.last()
                     && depth == stack.len()
                 {
-                    anchors.insert(id, node.clone());
+                    anchors.insert(id, (node.clone(), size(&node)));
                     open_anchors.pop();
                 }
                 finished = Some(node);
@@ -280,6 +301,20 @@ mod tests {
         let (docs, _) = parse("x: &v {k: 1}\ny: *v\n");
         let root = docs[0].root.as_ref().unwrap();
         assert!(root.get("y").unwrap().get("k").is_some());
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (prev, name) in
+            ["a", "b", "c", "d", "e", "f"].iter().zip(["b", "c", "d", "e", "f", "g"])
+        {
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        let (_, errs) = parse(&text);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].message.contains("more than 100000 nodes"), "{errs:?}");
     }
 
     #[test]

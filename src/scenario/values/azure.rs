@@ -10,6 +10,8 @@ static GUID: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 });
 static ACR_TOKEN: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9-]{5,50}$"));
+static NSG_RULE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$"));
 static ARM_ID: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"(?i)^/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/resourceGroups/[-\w._()]+(/providers/[A-Za-z0-9.]+(/[^/\s]+/[^/\s]+)+)?)?$",
@@ -286,10 +288,42 @@ impl fmt::Display for Scope {
 }
 string_value!(Scope, "scope", "registry, resource-group, subscription, or an ARM id.");
 
+string_newtype!(
+    /// An NSG security rule name (1-80 letters, digits, '_', '.', '-').
+    NsgRuleName
+);
+impl FromStr for NsgRuleName {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        if NSG_RULE.is_match(s) {
+            Ok(NsgRuleName(s.to_string()))
+        } else {
+            Err(Invalid::new(
+                format!("{s:?} is not an NSG rule name"),
+                "1 to 80 letters, digits, '_', '.' or '-', starting with a letter or digit and ending with a letter, digit or '_'",
+            ))
+        }
+    }
+}
+string_value!(
+    NsgRuleName,
+    "nsg-rule-name",
+    "An NSG rule name: 1 to 80 letters, digits, '_', '.', '-'."
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
+    #[rstest]
+    #[case("acr-chaos-deny-registry", true)]
+    #[case("Deny_ACR_", true)]
+    #[case("-bad", false)]
+    #[case("bad-", false)]
+    fn nsg_rule_names(#[case] s: &str, #[case] ok: bool) {
+        assert_eq!(NsgRuleName::from_str(s).is_ok(), ok, "{s}");
+    }
+
     #[test]
     fn arm_ids() {
         let id = ArmId::from_str("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/myacr").unwrap();

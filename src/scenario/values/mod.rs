@@ -83,6 +83,9 @@ pub fn run_check(check: &str, value: &str) -> Result<(), Invalid> {
         "env-name" => EnvName::from_str(value).map(drop),
         "cluster-ref" => ClusterRef::from_str(value).map(drop),
         "non-empty" => NonEmpty::from_str(value).map(drop),
+        "nsg-rule-name" => NsgRuleName::from_str(value).map(drop),
+        "label-key" => check_label_key(value),
+        "label-value" => check_label_value(value),
         _ => Ok(()),
     }
 }
@@ -120,12 +123,41 @@ pub fn check_form(check: &str) -> &'static str {
         "env-name" => "the name of an environment variable",
         "cluster-ref" => "an AKS cluster ARM id, or its name",
         "non-empty" => "a non-empty string",
+        "nsg-rule-name" => "an NSG rule name (1 to 80 letters, digits, '_', '.', '-')",
+        "label-key" => "a label key [prefix/]name, name at most 63 characters",
+        "label-value" => "a label value, at most 63 characters of letters, digits, '-', '_', '.'",
         _ => "a string",
     }
 }
 
 fn typed_arm_id(s: &str, ty: &str) -> Result<(), Invalid> {
     ArmId::from_str(s)?.expect_type(ty)
+}
+
+static LABEL_NAME: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"));
+
+/// A Kubernetes label key: `[prefix/]name`, prefix a DNS subdomain, name at most 63.
+fn check_label_key(s: &str) -> Result<(), Invalid> {
+    let (prefix, name) = match s.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && DNS_SUBDOMAIN.is_match(p));
+    if prefix_ok && name.len() <= 63 && LABEL_NAME.is_match(name) {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!("{s:?} is not a label key"), check_form("label-key")))
+    }
+}
+
+/// A Kubernetes label value: empty, or at most 63 characters.
+fn check_label_value(s: &str) -> Result<(), Invalid> {
+    if s.is_empty() || (s.len() <= 63 && LABEL_NAME.is_match(s)) {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!("{s:?} is not a label value"), check_form("label-value")))
+    }
 }
 
 fn re(pattern: &str) -> Regex {
