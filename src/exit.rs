@@ -21,15 +21,17 @@ impl ExitCode {
         self as i32
     }
 
-    /// The worse of two outcomes: interrupted > restore failed > invalid > failed > ok.
+    /// The worse of two outcomes: restore failed > interrupted > invalid > failed > ok.
+    /// A failed restore wins over an interruption: the environment may still be faulty,
+    /// and that is what the pipeline must see.
     pub fn worst(self, other: ExitCode) -> ExitCode {
         fn rank(c: ExitCode) -> u8 {
             match c {
                 ExitCode::Success => 0,
                 ExitCode::ExpectationFailed => 1,
                 ExitCode::InvalidInput => 2,
-                ExitCode::RestoreFailed => 3,
-                ExitCode::Interrupted => 4,
+                ExitCode::Interrupted => 3,
+                ExitCode::RestoreFailed => 4,
             }
         }
         if rank(other) > rank(self) { other } else { self }
@@ -61,7 +63,7 @@ mod tests {
         use ExitCode::*;
         assert_eq!(Success.worst(ExpectationFailed), ExpectationFailed);
         assert_eq!(RestoreFailed.worst(ExpectationFailed), RestoreFailed);
-        assert_eq!(Interrupted.worst(RestoreFailed), Interrupted);
+        assert_eq!(Interrupted.worst(RestoreFailed), RestoreFailed);
         assert_eq!(InvalidInput.worst(Success), InvalidInput);
         assert_eq!(Interrupted.code(), 130);
     }

@@ -488,9 +488,10 @@ fn exit_code_from_i32(code: i32) -> Option<ExitCode> {
     .find(|c| c.code() == code)
 }
 
-/// The process exit code of a run: the worst of
+/// The process exit code of a run: the worst of (in this order of precedence)
+/// - 3 when any restore failed (a failed undo, or an error in the restore stage) — it
+///   wins even over an interruption: the environment may still be faulty;
 /// - 130 when the run was interrupted (`run-interrupted`);
-/// - 3 when any restore failed (a failed undo, or an error in the restore stage);
 /// - 2 when the run was refused (invalid input or configuration, a guard rail);
 /// - 1 when any expectation failed (assertion, recovery, alert check), a scenario reported
 ///   an error in any stage (cleanup included), or a scenario ended in `failed` or `error`;
