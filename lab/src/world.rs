@@ -106,7 +106,7 @@ pub struct TokenSpec {
     pub passwords: Vec<TokenPassword>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TokenPassword {
     pub name: String,
@@ -141,7 +141,7 @@ pub struct Identity {
 }
 
 /// An Entra ID principal (service principal or managed identity).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Principal {
     pub display_name: String,
@@ -184,7 +184,7 @@ pub struct NsgSpec {
     pub resource_group: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PrivateRegistrySpec {
     /// Host name clients use, e.g. `registry.hub.lab`.
@@ -322,5 +322,41 @@ impl World {
             self.nsg.resource_group.as_deref().unwrap_or(&self.cluster.node_resource_group),
             self.nsg.name
         )
+    }
+}
+
+// Secrets (client secrets, token passwords, registry passwords) never show in Debug output.
+impl std::fmt::Debug for TokenPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPassword")
+            .field("name", &self.name)
+            .field("value", &"<redacted>")
+            .field("expiry", &self.expiry)
+            .field("creation_time", &self.creation_time)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Principal")
+            .field("display_name", &self.display_name)
+            .field("client_id", &self.client_id)
+            .field("object_id", &self.object_id)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_expires", &self.secret_expires)
+            .field("principal_type", &self.principal_type)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for PrivateRegistrySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrivateRegistrySpec")
+            .field("host", &self.host)
+            .field("images", &self.images)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
     }
 }

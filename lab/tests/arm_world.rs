@@ -73,3 +73,19 @@ fn missing_file_is_an_io_error_naming_the_path() {
     let err = World::load(std::path::Path::new("/nonexistent/world.yaml")).unwrap_err().to_string();
     assert!(err.contains("/nonexistent/world.yaml"), "{err}");
 }
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let w = World::default_world();
+    let state = acr_chaos_lab::state::State::new(w.clone(), Default::default());
+    let dump = format!("{w:?} {state:?}");
+    for secret in [
+        "lab-runner-secret-not-a-real-secret",
+        "lab-expired-secret-not-a-real-secret",
+        "lab-token-password-1-not-a-secret",
+        "lab-hub-password-not-a-secret",
+    ] {
+        assert!(!dump.contains(secret), "{secret} leaked into Debug output");
+    }
+    assert!(dump.contains("<redacted>"));
+}
