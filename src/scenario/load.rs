@@ -45,6 +45,14 @@ pub fn load_path(paths: &[PathBuf]) -> Result<Loaded, Vec<Diagnostic>> {
     if diags.is_empty() { Ok(loaded) } else { Err(diags) }
 }
 
+/// Check YAML text as if read from `file` (for tests and generated files).
+pub fn load_str(file: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut loaded = Loaded { files: 1, ..Loaded::default() };
+    let mut diags = Vec::new();
+    check_text(file, text, &mut loaded, &mut diags);
+    if diags.is_empty() { Ok(loaded) } else { Err(diags) }
+}
+
 /// The scenarios below `paths` (targets found there are skipped).
 pub fn load_scenarios(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<Diagnostic>> {
     load_path(paths).map(|l| l.scenarios.into_iter().map(|s| s.scenario).collect())

@@ -17,7 +17,9 @@ pub mod values;
 mod yaml;
 
 pub use duration::Duration;
-pub use load::{Loaded, LoadedScenario, LoadedTarget, load_path, load_scenarios, load_target};
+pub use load::{
+    Loaded, LoadedScenario, LoadedTarget, load_path, load_scenarios, load_str, load_target,
+};
 pub use model::*;
 pub use target::*;
 
