@@ -236,27 +236,27 @@ impl PodWorker {
                 };
             }
         };
-        let present = match self.shared.cri.image_status(&spec_image).await {
-            Ok(img) => img,
-            Err(e) => {
-                let m = msg::inspect_failed(&image, &e.to_string());
-                self.event(fp, EventType::Warning, "InspectFailed", &m);
-                return Ensure::Failed {
-                    reason: "ImageInspectError",
-                    message: m,
-                    wake: Instant::now() + resync,
-                };
+        // imagePullPrecheck: only IfNotPresent and Never look at the runtime first.
+        let present = if slot.policy == PullPolicy::Always {
+            None
+        } else {
+            match self.shared.cri.image_status(&spec_image).await {
+                Ok(img) => img,
+                Err(e) => {
+                    // The kubelet quotes the (still empty) image ref here, not the image.
+                    let m = msg::inspect_failed("", &e.to_string());
+                    self.event(fp, EventType::Warning, "InspectFailed", &m);
+                    let wake = Instant::now() + resync;
+                    return Ensure::Failed { reason: "ImageInspectError", message: m, wake };
+                }
             }
         };
         match (slot.policy, present) {
             (PullPolicy::Never, None) => {
                 let m = msg::never_pull(&image);
                 self.event(fp, EventType::Warning, "ErrImageNeverPull", &m);
-                return Ensure::Failed {
-                    reason: "ErrImageNeverPull",
-                    message: m,
-                    wake: Instant::now() + resync,
-                };
+                let wake = Instant::now() + resync;
+                return Ensure::Failed { reason: "ErrImageNeverPull", message: m, wake };
             }
             (PullPolicy::Never | PullPolicy::IfNotPresent, Some(img)) => {
                 self.event(fp, EventType::Normal, "Pulled", &msg::already_present(&image));
@@ -266,7 +266,8 @@ impl PodWorker {
             }
             _ => {}
         }
-        let key = format!("{}_{}", self.uid, spec_image);
+        // backOffKey: pod uid + the image as requested in the spec.
+        let key = format!("{}_{}", self.uid, image);
         let now = Instant::now();
         if let Some(end) = self.backoff.window_end(&key, now) {
             self.event(fp, EventType::Normal, "BackOff", &msg::backoff_event(&image));
@@ -281,6 +282,7 @@ impl PodWorker {
                 wake: end.min(now + resync),
             };
         }
+        self.prev_err.remove(&key);
         self.event(fp.clone(), EventType::Normal, "Pulling", &msg::pulling(&image));
         let started = Instant::now();
         let result = self.pull(&spec_image, &parsed, secret_creds).await;
