@@ -31,6 +31,9 @@ pub enum LabCommand {
         /// Also start containerd mapped to the lab registries
         #[arg(long)]
         containerd: bool,
+        /// Also run the kubelet emulator (pulls through containerd; implies --containerd)
+        #[arg(long)]
+        kubelet: bool,
     },
     /// Print the lab.env of a running (or last) lab, shell-sourceable.
     Env {
@@ -43,10 +46,11 @@ pub enum LabCommand {
 /// Runs a `lab` subcommand; returns the process exit code.
 pub async fn run(args: LabArgs) -> anyhow::Result<i32> {
     match args.command {
-        LabCommand::Up { state_dir, world, time_scale, containerd } => {
+        LabCommand::Up { state_dir, world, time_scale, containerd, kubelet } => {
             let dir = state_dir.unwrap_or_else(default_state_dir);
             let mut builder =
                 Lab::builder().state_dir(&dir).time_scale(time_scale).containerd(containerd);
+            builder = builder.with_kubelet(kubelet);
             if let Some(w) = world {
                 builder = builder.world_file(w);
             }
