@@ -319,7 +319,13 @@ impl LabBuilder {
                 let authority = format!("https://{}", entra.addr);
                 let (store, ca_pem) = (kube.store().clone(), ca.cert_pem());
                 let k = crate::kubelet::Kubelet::start_in_lab(
-                    store, ctd, &world, self.time_scale, &authority, front_doors, &ca_pem,
+                    store,
+                    ctd,
+                    &world,
+                    self.time_scale,
+                    &authority,
+                    front_doors,
+                    &ca_pem,
                 );
                 Some(k.await?)
             }
