@@ -168,3 +168,39 @@ async fn private_hub_needs_credentials() {
     expect_pull_ok(&lab, &image, Some(&format!("{user}:{password}"))).await;
     lab.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsg_deny_times_out_and_undo_restores() {
+    if !have(
+        &["/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/docker-registry", "/usr/sbin/nft"],
+        true,
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = start(tmp.path(), true).await;
+    let http = http(&lab);
+    let image = acr_ref(&lab, "probe/hello:latest");
+    let token_user = format!("{TOKEN_NAME}:{TOKEN_PASSWORD}");
+    let arm = arm_token(&lab, &http).await;
+    let nsg_id = lab.state.read().world.nsg_id();
+    let rule = format!(
+        "{}{nsg_id}/securityRules/acr-chaos-deny-acr?api-version=2025-05-01",
+        lab.arm_endpoint()
+    );
+    let body = serde_json::json!({"properties": {
+        "protocol": "Tcp", "sourcePortRange": "*", "destinationPortRange": "443",
+        "sourceAddressPrefix": "VirtualNetwork", "destinationAddressPrefix": "AzureContainerRegistry",
+        "access": "Deny", "priority": 100, "direction": "Outbound"}});
+    let resp = http.put(&rule).bearer_auth(&arm).json(&body).send().await.unwrap();
+    assert!(resp.status().is_success(), "PUT NSG rule: {}", resp.status());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The packet filter drops TCP to the front door: Go's dialer times out (30 s per try).
+    expect_pull_error(&lab, &image, None, &["dial tcp", "i/o timeout"]).await;
+
+    let resp = http.delete(&rule).bearer_auth(&arm).send().await.unwrap();
+    assert!(resp.status().is_success(), "DELETE NSG rule: {}", resp.status());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    expect_pull_ok(&lab, &image, Some(&token_user)).await;
+    lab.stop().await;
+}

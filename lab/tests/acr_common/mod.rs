@@ -181,9 +181,9 @@ pub async fn ctr_pull(lab: &Lab, reference: &str, user: Option<&str>) -> Result<
         cmd.arg("--user").arg(u);
     }
     cmd.arg(reference);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+    let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
         .await
-        .expect("ctr pull finished within 60 s")
+        .expect("ctr pull finished within 180 s")
         .expect("ctr runs");
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
