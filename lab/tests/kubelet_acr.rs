@@ -16,6 +16,7 @@ use acr_chaos_lab::kubelet::creds::AcrCredentialProvider;
 use acr_chaos_lab::kubelet::{Kubelet, KubeletConfig};
 use acr_chaos_lab::lab::Lab;
 use acr_chaos_lab::world::roles;
+use base64::Engine as _;
 use containerd_support::{REGISTRY_BIN, prerequisites};
 use serde_json::{Value, json};
 
@@ -121,6 +122,26 @@ async fn acr_detach_turns_running_pulls_into_anonymous_401_backoff() {
         .map(|e| e["reason"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(reasons, ["Scheduled", "Pulling", "Pulled", "Created", "Started"]);
+
+    // A wrong pull secret for the registry is tried first, then the provider's
+    // credential, which works: the pod runs.
+    let cfg =
+        json!({"auths": {login.clone(): {"username": "probe-pull", "password": "wrong-password"}}});
+    store
+        .create(
+            &Kind::Secret,
+            Some(ns),
+            json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "wrong"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(cfg.to_string())},
+            }),
+        )
+        .unwrap();
+    let mut with_secret = pod("wrong-secret", &image);
+    with_secret["spec"]["imagePullSecrets"] = json!([{"name": "wrong"}]);
+    store.create(&Kind::Pod, Some(ns), with_secret).unwrap();
+    wait_pod(&store, ns, "wrong-secret", "Running", |p| p["status"]["phase"] == "Running").await;
 
     // Detach: delete the kubelet identity's AcrPull assignment.
     {

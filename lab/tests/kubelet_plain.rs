@@ -179,6 +179,33 @@ async fn good_image_runs_and_secret_policy_name_and_selector_paths() {
     assert!(waiting(&p).1.starts_with("Failed to apply default image tag \"registry.plain.lab/Probe/Hello:v1\": couldn't parse image name"));
     assert!(has_event(&events_of(s, ns, "badname"), "Failed", "Error: InvalidImageName"));
 
+    // Init containers complete first; a failing init container keeps the others waiting.
+    let mut p4 = pod("init-ok", &image, json!({}));
+    p4["spec"]["initContainers"] =
+        json!([{"name": "setup", "image": image, "imagePullPolicy": "IfNotPresent"}]);
+    s.create(&Kind::Pod, Some(ns), p4).unwrap();
+    let p = wait_pod(s, ns, "init-ok", "Running", |p| p["status"]["phase"] == "Running").await;
+    assert_eq!(
+        p["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"],
+        "Completed"
+    );
+    let mut p5 = pod("init-bad", &image, json!({}));
+    p5["spec"]["initContainers"] =
+        json!([{"name": "setup", "image": format!("{HOST}/probe/hello:nope")}]);
+    s.create(&Kind::Pod, Some(ns), p5).unwrap();
+    let p = wait_pod(s, ns, "init-bad", "init ErrImagePull", |p| {
+        p["status"]["initContainerStatuses"][0]["state"]["waiting"]["reason"] == "ErrImagePull"
+    })
+    .await;
+    assert_eq!(waiting(&p).0, "PodInitializing");
+    assert_eq!(
+        p["status"]["conditions"][1]["message"],
+        "containers with incomplete status: [setup]"
+    );
+    let evs = events_of(s, ns, "init-bad");
+    assert!(evs.iter().any(|e| e["involvedObject"]["fieldPath"] == "spec.initContainers{setup}"
+        && e["reason"] == "Pulling"));
+
     // nodeSelector picks the matching node; an impossible one is unschedulable.
     s.create(
         &Kind::Pod,
