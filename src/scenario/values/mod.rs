@@ -46,14 +46,49 @@ macro_rules! string_value {
                 stringify!($ty).into()
             }
             fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                json_schema!({
+                let mut schema = json_schema!({
                     "type": "string",
                     "description": $desc,
                     "x-acr-chaos-check": $check,
-                })
+                });
+                if let Some(p) = $crate::scenario::values::editor_pattern($check) {
+                    schema.insert("pattern".into(), p.into());
+                }
+                schema
             }
         }
     };
+}
+
+const GUID_RE: &str = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+const DOMAIN_RE: &str = "(localhost|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)(:[0-9]+)?";
+const COMPONENT_RE: &str = "[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*";
+const TAG_RE: &str = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+
+/// A regex (ECMA-262) for editors, never stricter than the check itself: `validate` runs
+/// the check, editors use the pattern for early squiggles.
+pub fn editor_pattern(check: &str) -> Option<String> {
+    let image = format!(
+        "(({DOMAIN_RE})/)?{COMPONENT_RE}(/{COMPONENT_RE})*(:{TAG_RE})?(@sha256:[0-9a-f]{{64}})?"
+    );
+    Some(match check {
+        "guid" => format!("^{GUID_RE}$"),
+        "dns-label" => "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$".into(),
+        "k8s-name" => "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$".into(),
+        "image-tag" => format!("^{TAG_RE}$"),
+        "acr-token-name" => "^[A-Za-z0-9-]{5,50}$".into(),
+        "env-name" => "^[A-Za-z_][A-Za-z0-9_]*$".into(),
+        "nsg-rule-name" => "^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$".into(),
+        "url" => "^[Hh][Tt][Tt][Pp][Ss]?://".into(),
+        "arm-id" => "^/[Ss][Uu][Bb][Ss][Cc][Rr][Ii][Pp][Tt][Ii][Oo][Nn][Ss]/".into(),
+        "principal" => format!("^(kubelet|{GUID_RE})$"),
+        "role" => format!("^(AcrPull|AcrPush|Owner|Contributor|Reader|{GUID_RE})$"),
+        "scope" => "^(registry|resource-group|subscription|/.+)$".into(),
+        "image-ref" => format!("^{image}$"),
+        "image-spec" => format!("^(target:[a-z0-9]([-a-z0-9]*[a-z0-9])?|{image})$"),
+        "non-empty" => "\\S".into(),
+        _ => return None,
+    })
 }
 
 /// Run the named check on a string (what the schema's `x-acr-chaos-check` names).
@@ -573,6 +608,30 @@ mod tests {
         let e = MessageRegex::from_str("(unclosed").unwrap_err();
         assert!(e.message.starts_with("regex does not compile: "), "{}", e.message);
         assert!(e.message.contains("unclosed group"), "{}", e.message);
+    }
+
+    /// Editor patterns must accept everything the checks accept (they may be looser).
+    #[rstest]
+    #[case("image-ref", "myacr.azurecr.io/team/app:v1.2.3")]
+    #[case("image-ref", "localhost:5000/a/b_c__d-e.f:tag_1")]
+    #[case(
+        "image-ref",
+        "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    )]
+    #[case("image-spec", "target:acr")]
+    #[case("image-spec", "docker.io/library/busybox:1.36")]
+    #[case("guid", "7F951DDA-4ed3-4680-a7ca-43fe172d538d")]
+    #[case("role", "AcrPull")]
+    #[case("scope", "resource-group")]
+    #[case("principal", "kubelet")]
+    #[case("url", "https://management.azure.com/.default")]
+    #[case("arm-id", "/subscriptions/00000000-0000-0000-0000-000000000000")]
+    #[case("k8s-name", "my.secret-1")]
+    #[case("nsg-rule-name", "Deny_ACR_")]
+    fn editor_patterns_accept_what_checks_accept(#[case] check: &str, #[case] value: &str) {
+        run_check(check, value).unwrap();
+        let p = editor_pattern(check).unwrap();
+        assert!(Regex::new(&p).unwrap().is_match(value), "{check}: {p} vs {value}");
     }
 
     #[test]
