@@ -310,3 +310,16 @@ async fn get_pods_watch_sees_new_pod() {
     assert!(found, "kubectl get pods -w output: {seen:?}");
     assert!(seen.iter().any(|l| l.starts_with("watched") && l.contains("Pending")), "{seen:?}");
 }
+
+#[tokio::test]
+async fn wrong_token_is_unauthorized() {
+    let Some(k) = Kubectl::start("wrong_token_is_unauthorized").await else { return };
+    let good = std::fs::read_to_string(&k.kubeconfig).unwrap();
+    let bad = good.replace(k.api.srv.token(), "acrchaoslab.not-the-token");
+    assert_ne!(good, bad);
+    std::fs::write(&k.kubeconfig, bad).unwrap();
+    let o = k.run(&["get", "pods"]).await;
+    assert!(!o.ok);
+    // client-go's wording for a 401 on discovery, as against a real API server.
+    assert!(o.stderr.contains("error: You must be logged in to the server"), "{}", o.stderr);
+}
