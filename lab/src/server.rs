@@ -23,6 +23,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
+/// How long a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Response extension: close the connection instead of sending this response.
 #[derive(Debug, Clone, Copy)]
 pub struct DropConnection;
@@ -99,7 +102,10 @@ where
     let wrap = Arc::new(wrap);
     let task = tokio::spawn(async move {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut connections = tokio::task::JoinSet::new();
         loop {
+            // Reap finished connection tasks so the set does not grow.
+            while connections.try_join_next().is_some() {}
             let (tcp, peer) = tokio::select! {
                 _ = stopped.changed() => break,
                 accepted = listener.accept() => match accepted {
@@ -115,11 +121,15 @@ where
             let router = router.clone();
             let wrap = wrap.clone();
             let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let io = match wrap(tcp).await {
-                    Ok(io) => io,
-                    Err(e) => {
+            connections.spawn(async move {
+                let io = match tokio::time::timeout(HANDSHAKE_TIMEOUT, wrap(tcp)).await {
+                    Ok(Ok(io)) => io,
+                    Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
                         return;
                     }
                 };
@@ -147,8 +157,9 @@ where
         }
         drop(listener);
         if tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await.is_err() {
-            tracing::debug!("connections still open after 2 s grace period");
+            tracing::debug!("connections still open after 2 s grace period; closing them");
         }
+        connections.shutdown().await;
     });
     Ok(Served { addr, stop, task: Some(task) })
 }
