@@ -4,9 +4,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the lab needs: the real registry, the real puller, the packet filter.
-LAB_PACKAGES := containerd docker-registry nftables
+LAB_PACKAGES := containerd docker-registry nftables prometheus prometheus-alertmanager
 # The binaries those packages provide (checked before installing anything).
-LAB_BINARIES := containerd docker-registry nft
+LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanager
 
 .PHONY: all build deps demo test bench lint fmt clean
 
