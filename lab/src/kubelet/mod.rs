@@ -276,7 +276,20 @@ impl Manager {
             return;
         }
         if !str_at(pod, "/metadata/deletionTimestamp").is_empty() {
+            // Graceful deletion: nothing runs, so the kubelet finalizes at once (as it
+            // does with grace period 0 once the containers are gone).
             self.stop(&uid);
+            let node = str_at(pod, "/spec/nodeName");
+            if self.shared.config.nodes.iter().any(|n| n.name == node) {
+                let (ns, name) =
+                    (str_at(pod, "/metadata/namespace"), str_at(pod, "/metadata/name"));
+                // Precondition on the uid: never delete a newer pod of the same name.
+                if let Ok(cur) = self.shared.store.get(&Kind::Pod, Some(ns), name)
+                    && str_at(&cur, "/metadata/uid") == uid
+                {
+                    let _ = self.shared.store.delete(&Kind::Pod, Some(ns), name);
+                }
+            }
             return;
         }
         if self.workers.contains_key(&uid) {
