@@ -147,6 +147,9 @@ impl Inner {
         let rv = self.rv;
         // Fan out to live watchers first; drop those that are closed or too slow.
         self.watchers.retain(|w| {
+            if w.tx.is_closed() {
+                return false;
+            }
             if w.kind.storage() != kind {
                 return true;
             }
