@@ -65,7 +65,7 @@ fn events_of(store: &SharedStore, ns: &str, pod: &str) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acr_detach_turns_running_pulls_into_anonymous_401_backoff() {
+async fn acr_detach_turns_pulls_into_401_backoff() {
     if !prerequisites("kubelet_acr", &[acr_chaos_lab::containerd::CONTAINERD_BIN, REGISTRY_BIN]) {
         return;
     }
