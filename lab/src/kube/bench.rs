@@ -17,7 +17,8 @@ use super::server::KubeApiServer;
 use super::store::Store;
 use crate::tls::LabCa;
 
-type BenchError = Box<dyn std::error::Error + Send + Sync>;
+/// Any failure while benchmarking (setup, transport, store).
+pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A keep-alive HTTP/1.1 client over TLS to the emulator.
 struct Conn {
