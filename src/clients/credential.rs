@@ -77,15 +77,16 @@ impl TokenSource for AzureToken {
 /// Build a token source.
 ///
 /// `authority_host`: Entra ID host (`https://login.microsoftonline.com` on Azure, the lab's
-/// emulator otherwise). `arm_endpoint`: the ARM base URL, whose `/.default` is the scope.
+/// emulator otherwise). `scope`: the token scope (`https://management.azure.com/.default`;
+/// see [`arm_scope`]).
 /// `http`: the reqwest client (with any extra CA) used as azure_identity's transport.
 pub fn token_source(
     config: &CredentialConfig,
     authority_host: Option<&str>,
-    arm_endpoint: &str,
+    scope: &str,
     http: reqwest::Client,
 ) -> Result<Arc<dyn TokenSource>, ClientError> {
-    let scope = arm_scope(arm_endpoint);
+    let scope = scope.to_string();
     let mut options =
         ClientOptions { transport: Some(Transport::new(Arc::new(http))), ..Default::default() };
     if let Some(host) = authority_host {

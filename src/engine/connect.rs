@@ -126,7 +126,7 @@ pub async fn connect(
     let tokens = token_source(
         &cred,
         Some(t.endpoints.authority_host.as_ref()),
-        &arm_endpoint,
+        t.endpoints.arm_audience.as_ref(),
         http.clone(),
     )?;
     let arm = ArmClient::new(http, &arm_endpoint, tokens)?

@@ -155,6 +155,7 @@ pub async fn run_on_lab(
     let lab = match acr_chaos_lab::Lab::builder()
         .state_dir(&state_dir)
         .time_scale(time_scale())
+        .with_kubelet(true)
         .start()
         .await
     {
