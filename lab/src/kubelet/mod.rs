@@ -6,6 +6,16 @@
 //!
 //! Pods are watched in the in-process [`Store`](crate::kube::Store); status and Events are
 //! written through it. One tokio task per pod, sleeping between syncs.
+//!
+//! Timing per failing image: the pull fails (`ErrImagePull`), a follow-up sync 1 s later
+//! reports the back-off (`ImagePullBackOff`, as the sandbox's lifecycle event makes a real
+//! kubelet do), then a sync every 10 s or when the back-off window ends, whichever is
+//! first. All durations are multiplied by `time_scale`.
+//!
+//! Known simplifications: all nodes share one containerd (an image pulled on one node is
+//! present on all); credential-provider answers are not cached; a changed image on a
+//! running pod is not rolled; the event correlator de-duplicates identical events but does
+//! not combine "similar" ones; pod IPs are made up.
 
 pub mod backoff;
 pub mod creds;
