@@ -146,7 +146,12 @@ async fn bench_lab() -> Value {
 }
 
 async fn bench_kube() -> Value {
-    json!({"error": "not wired yet"})
+    // Watch latency p50/p99, get/list requests per second and memory with 1,000 pods
+    // (issue 4, "Done when"): figures from the lab's API emulator over HTTPS.
+    match acr_chaos_lab::kube::bench::bench(1000).await {
+        Ok(v) => v["kube_api"].clone(),
+        Err(e) => json!({"error": e.to_string()}),
+    }
 }
 
 async fn bench_engine() -> Value {
