@@ -313,8 +313,16 @@ impl Store {
             .objects
             .iter()
             .filter(|((k, kns, _), _)| *k == storage && ns.is_none_or(|n| n == kns))
-            .map(|(_, o)| present(*kind, o))
-            .filter(|o| labels.matches(o) && fields.matches(o))
+            .filter_map(|(_, o)| {
+                // Views convert first (selectors see the view's fields); stored kinds are
+                // matched in place and only matches are cloned.
+                if *kind != storage {
+                    let p = present(*kind, o);
+                    (labels.matches(&p) && fields.matches(&p)).then_some(p)
+                } else {
+                    (labels.matches(o) && fields.matches(o)).then(|| o.clone())
+                }
+            })
             .collect();
         Ok((items, inner.rv.to_string()))
     }
