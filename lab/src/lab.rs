@@ -1,7 +1,7 @@
 //! The [`Lab`]: builder and handle of the whole emulated AKS + ACR world.
 //!
-//! Start order: CA → state → Entra ID + ARM emulators → ACR front door + private hub
-//! (TLS, 127.0.0.1) → two real `docker-registry` children (ACR, hub) → probe images
+//! Start order: CA → state → Entra ID + ARM emulators → two real `docker-registry`
+//! children (ACR, hub) → ACR front door + private hub (TLS, 127.0.0.1) → probe images
 //! pushed → optional containerd (host mapping + CA via `certs.d`) → `<state-dir>/lab.env`.
 //! Later parts (Kubernetes API emulator, kubelet emulator) hook in after containerd: see
 //! `HOOK:` below. Dropping the handle stops every server and child process.
@@ -17,7 +17,7 @@ use crate::hub::{self, Hub};
 use crate::jwt::{Access, TokenSigner};
 use crate::knobs::{Knob, KnobError, Knobs};
 use crate::oci::{self, OciError, Pusher};
-use crate::registry::{Registry, RegistryConfig, RegistryError, free_loopback_addr};
+use crate::registry::{Registry, RegistryConfig, RegistryError};
 use crate::server::{Served, serve_tls};
 use crate::state::{SharedState, State, StateOptions};
 use crate::tls::{LabCa, TlsError};
@@ -227,19 +227,47 @@ impl LabBuilder {
             .merge(crate::knobs::admin_router(knobs.clone()));
         let arm = serve_tls(arm_router, arm_tls, loopback).await.map_err(io_err(&dir))?;
 
-        // Front doors (registry ports picked first: the front doors proxy to them).
-        let acr_upstream = free_loopback_addr().map_err(io_err(&dir))?;
-        let hub_upstream = free_loopback_addr().map_err(io_err(&dir))?;
+        // Real registries first (in parallel): the front doors proxy to them. Their token
+        // realm is the login server's, as ACR's; the front doors rewrite it to the host
+        // the client used.
         let acr_signer = Arc::new(TokenSigner::new(&ca, ACR_ISSUER)?);
         let hub_issuer = format!("{hub_host} token service");
         let hub_signer = Arc::new(TokenSigner::new(&ca, &hub_issuer)?);
-        let fd =
-            FrontDoor::new(state.clone(), acr_signer.clone(), self.lifetimes.clone(), acr_upstream);
+        let timeout = Duration::from_secs(20);
+        let acr_cfg = RegistryConfig {
+            dir: dir.join("registry"),
+            realm: format!("https://{login_server}/oauth2/token"),
+            service: login_server.clone(),
+            issuer: ACR_ISSUER.into(),
+            signing_cert_pem: acr_signer.cert_pem().to_string(),
+            start_timeout: timeout,
+        };
+        let hub_cfg = RegistryConfig {
+            dir: dir.join("hub-registry"),
+            realm: format!("https://{hub_host}/token"),
+            service: hub_host.clone(),
+            issuer: hub_issuer,
+            signing_cert_pem: hub_signer.cert_pem().to_string(),
+            start_timeout: timeout,
+        };
+        let (registry, hub_registry) = tokio::join!(
+            Registry::start_on_free_port(&acr_cfg),
+            Registry::start_on_free_port(&hub_cfg)
+        );
+        let (registry, hub_registry) = (registry?, hub_registry?);
+
+        // Front doors.
+        let fd = FrontDoor::new(
+            state.clone(),
+            acr_signer.clone(),
+            self.lifetimes.clone(),
+            registry.addr(),
+        );
         let acr_tls = ca.rustls_server_config(&[&login_server, "localhost"], &local_ips)?;
         let acr =
             serve_tls(acr::router(fd, &knobs), acr_tls, loopback).await.map_err(io_err(&dir))?;
         let hub_router = hub::router(
-            Hub::new(hub_spec, hub_signer.clone(), self.hub_token_lifetime, hub_upstream),
+            Hub::new(hub_spec, hub_signer.clone(), self.hub_token_lifetime, hub_registry.addr()),
             &knobs,
         );
         let hub_tls = ca.rustls_server_config(&[&hub_host, "localhost"], &local_ips)?;
@@ -250,30 +278,6 @@ impl LabBuilder {
             st.authority_host = Some(format!("https://{}", entra.addr));
             st.registry_ports = vec![acr.addr.port()];
         }
-
-        // Real registries, started in parallel.
-        let timeout = Duration::from_secs(20);
-        let acr_cfg = RegistryConfig {
-            dir: dir.join("registry"),
-            realm: format!("https://{}/oauth2/token", acr.addr),
-            service: login_server.clone(),
-            issuer: ACR_ISSUER.into(),
-            signing_cert_pem: acr_signer.cert_pem().to_string(),
-            start_timeout: timeout,
-        };
-        let hub_cfg = RegistryConfig {
-            dir: dir.join("hub-registry"),
-            realm: format!("https://{}/token", hub.addr),
-            service: hub_host.clone(),
-            issuer: hub_issuer,
-            signing_cert_pem: hub_signer.cert_pem().to_string(),
-            start_timeout: timeout,
-        };
-        let (registry, hub_registry) = tokio::join!(
-            Registry::start(&acr_cfg, acr_upstream),
-            Registry::start(&hub_cfg, hub_upstream)
-        );
-        let (registry, hub_registry) = (registry?, hub_registry?);
 
         // Probe images.
         if self.seed_images {

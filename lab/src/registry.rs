@@ -135,6 +135,29 @@ impl Registry {
         Ok(me)
     }
 
+    /// Starts the registry on a free 127.0.0.1 port, trying another port if the chosen
+    /// one was taken in the meantime (up to 5 attempts).
+    pub async fn start_on_free_port(cfg: &RegistryConfig) -> Result<Registry, RegistryError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let addr = free_loopback_addr().map_err(|source| RegistryError::Io {
+                path: PathBuf::from("127.0.0.1:0"),
+                source,
+            })?;
+            match Registry::start(cfg, addr).await {
+                Err(RegistryError::Exited { log, .. })
+                    if attempt < 5
+                        && std::fs::read_to_string(&log)
+                            .is_ok_and(|t| t.contains("address already in use")) =>
+                {
+                    tracing::debug!(%addr, "registry port taken, retrying");
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn wait_ready(&mut self, timeout: Duration) -> Result<(), RegistryError> {
         let started = Instant::now();
         loop {
