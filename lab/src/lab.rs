@@ -56,6 +56,8 @@ pub enum LabError {
     Kube(#[from] crate::kube::KubeServerError),
     #[error(transparent)]
     Kubelet(#[from] crate::kubelet::KubeletError),
+    #[error(transparent)]
+    Monitoring(#[from] crate::monitoring::MonitoringError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
@@ -89,6 +91,7 @@ pub struct LabBuilder {
     seed_images: bool,
     containerd: bool,
     kubelet: bool,
+    monitoring: bool,
 }
 
 impl Default for LabBuilder {
@@ -106,6 +109,7 @@ impl Default for LabBuilder {
             seed_images: true,
             containerd: false,
             kubelet: false,
+            monitoring: false,
         }
     }
 }
@@ -164,6 +168,12 @@ impl LabBuilder {
     /// default off). Pods get bound to the world's nodes and pull through containerd.
     pub fn with_kubelet(mut self, on: bool) -> Self {
         self.kubelet = on;
+        self
+    }
+    /// Also run real Prometheus + Alertmanager on the shipped alert rules, scraping the
+    /// kube-state-metrics endpoint (default off); see [`crate::monitoring`].
+    pub fn monitoring(mut self, on: bool) -> Self {
+        self.monitoring = on;
         self
     }
 
@@ -335,6 +345,16 @@ impl LabBuilder {
             }
             _ => None,
         };
+        let monitoring = if self.monitoring {
+            let opts = crate::monitoring::MonitoringOptions::new(
+                dir.join("monitoring"),
+                kube.metrics.addr,
+                self.time_scale,
+            );
+            Some(crate::monitoring::Monitoring::start(opts).await?)
+        } else {
+            None
+        };
 
         let lab = Lab {
             state,
@@ -345,6 +365,7 @@ impl LabBuilder {
             login_server,
             hub_host,
             acr_signer,
+            monitoring,
             kubelet,
             containerd,
             kube,
@@ -398,6 +419,7 @@ pub struct Lab {
     hub_host: String,
     acr_signer: Arc<TokenSigner>,
     // Field order = drop order: kubelet, containerd, then the registries, then servers.
+    monitoring: Option<crate::monitoring::Monitoring>,
     kubelet: Option<crate::kubelet::Kubelet>,
     containerd: Option<Containerd>,
     kube: crate::kube::LabKube,
@@ -510,6 +532,10 @@ impl Lab {
     pub fn containerd(&self) -> Option<&Containerd> {
         self.containerd.as_ref()
     }
+    /// Prometheus + Alertmanager, when started with `monitoring(true)`.
+    pub fn monitoring(&self) -> Option<&crate::monitoring::Monitoring> {
+        self.monitoring.as_ref()
+    }
     /// The kubelet emulator, when started with `with_kubelet(true)`.
     pub fn kubelet(&self) -> Option<&crate::kubelet::Kubelet> {
         self.kubelet.as_ref()
@@ -576,6 +602,9 @@ impl Lab {
             vars.push(("ACR_CHAOS_LAB_CONTAINERD_SOCKET", c.socket().display().to_string()));
         }
         vars.extend(self.kube.env_vars());
+        if let Some(m) = &self.monitoring {
+            vars.extend(m.env_vars());
+        }
         vars
     }
 
@@ -592,6 +621,9 @@ impl Lab {
 
     /// Stops everything now (the same happens on drop) and waits for the servers.
     pub async fn stop(mut self) {
+        if let Some(m) = self.monitoring.take() {
+            m.stop().await;
+        }
         drop(self.kubelet.take());
         if let Some(mut c) = self.containerd.take() {
             c.stop();

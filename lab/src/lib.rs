@@ -12,6 +12,7 @@ pub mod cri;
 pub mod containerd;
 pub mod kube;
 pub mod metrics;
+pub mod monitoring;
 pub mod jwt;
 pub mod registry;
 pub mod oci;
