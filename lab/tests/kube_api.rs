@@ -485,3 +485,43 @@ async fn delete_collection_with_selector() {
         .collect();
     assert_eq!(names, ["c"]);
 }
+
+#[tokio::test]
+async fn malformed_objects_are_bad_requests_not_panics() {
+    let api = Api::start().await;
+    api.post("/api/v1/namespaces/default/pods", &pod("p", "img")).await;
+    for body in [
+        json!({"metadata": "x"}),
+        json!({"metadata": {"name": "q", "labels": {"a": 1}}}),
+        json!({"metadata": {"name": "q"}, "spec": "x"}),
+    ] {
+        let (code, s) = api.post("/api/v1/namespaces/default/pods", &body).await;
+        assert_eq!(code, 400, "{body}: {s}");
+        assert_eq!(s["reason"], "BadRequest");
+    }
+    for patch in
+        [r#"{"metadata": "x"}"#, r#"{"status": 5}"#, r#"{"metadata": {"annotations": []}}"#]
+    {
+        let (code, s) = api
+            .patch("/api/v1/namespaces/default/pods/p", "application/merge-patch+json", patch)
+            .await;
+        assert_eq!(code, 400, "{patch}: {s}");
+    }
+    let (code, _) = api
+        .patch(
+            "/api/v1/namespaces/default/pods/p/status",
+            "application/merge-patch+json",
+            r#"{"status": "x"}"#,
+        )
+        .await;
+    assert_eq!(code, 400);
+    let (code, _) = api
+        .post(
+            "/api/v1/namespaces/default/secrets",
+            &json!({"metadata": {"name": "s"}, "data": {"k": 1}}),
+        )
+        .await;
+    assert_eq!(code, 400);
+    // The server still answers.
+    assert_eq!(api.get("/api/v1/namespaces/default/pods/p").await.0, 200);
+}

@@ -205,7 +205,11 @@ pub fn normalize_secret(name: &str, obj: &mut Value) -> Result<(), ApiError> {
     }
     let data = m["data"].as_object_mut().expect("object");
     for (k, v) in data.iter() {
-        let s = v.as_str().unwrap_or("");
+        let s = v.as_str().ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Secret in version \"v1\" cannot be handled as a Secret: data[{k}] must be a base64 string"
+            ))
+        })?;
         if B64.decode(s).is_err() {
             return Err(ApiError::bad_request(format!(
                 "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data in data[{k}]"

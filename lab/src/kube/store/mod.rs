@@ -428,6 +428,7 @@ impl Store {
             if !new.is_object() {
                 return Err(ApiError::bad_request("the patch did not produce an object"));
             }
+            check_type(*kind, &new)?;
             // A resourceVersion in the patch is a precondition; otherwise pin ours.
             let patched_rv = meta_str(&new, "resourceVersion").to_string();
             if patched_rv.is_empty() || patched_rv == cur_rv {
@@ -568,6 +569,30 @@ fn check_type(kind: Kind, obj: &Value) -> Result<(), ApiError> {
             kind.api_version(),
             kind.kind_name()
         )));
+    }
+    for field in ["metadata", "spec", "status", "data", "stringData", "involvedObject"] {
+        if let Some(v) = obj.get(field)
+            && !v.is_object()
+            && !v.is_null()
+        {
+            return Err(ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: field {field} must be an object, got {v}",
+                kind.kind_name(),
+                kind.version(),
+                kind.kind_name()
+            )));
+        }
+    }
+    for ptr in ["/metadata/labels", "/metadata/annotations"] {
+        if let Some(v) = obj.pointer(ptr)
+            && !(v.is_null() || v.as_object().is_some_and(|m| m.values().all(Value::is_string)))
+        {
+            return Err(ApiError::bad_request(format!(
+                "{} cannot be handled: {} must be an object of strings",
+                kind.kind_name(),
+                ptr.trim_start_matches('/').replace('/', ".")
+            )));
+        }
     }
     Ok(())
 }
