@@ -233,3 +233,13 @@ async fn concurrent_updates_conflict_exactly_once() {
             .all(|e| e.code == 409 && e.reason == "Conflict")
     );
 }
+
+#[tokio::test]
+async fn huge_timeout_seconds_is_clamped() {
+    let api = Api::start().await;
+    let mut w = api
+        .watch("/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=18446744073709551615")
+        .await;
+    api.post("/api/v1/namespaces/default/pods", &pod("x", "img")).await;
+    assert_eq!(w.next_change(T).await["type"], "ADDED");
+}

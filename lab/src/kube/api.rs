@@ -257,7 +257,9 @@ fn resource(
                     .get("timeoutSeconds")
                     .and_then(|s| s.parse::<u64>().ok())
                     .map(Duration::from_secs)
-                    .unwrap_or(st.opts.default_watch_timeout);
+                    .unwrap_or(st.opts.default_watch_timeout)
+                    // A huge timeoutSeconds must not overflow the deadline arithmetic.
+                    .min(Duration::from_secs(24 * 3600));
                 let params = WatchParams {
                     namespace: ns.map(str::to_string),
                     resource_version: q.get("resourceVersion").cloned(),
