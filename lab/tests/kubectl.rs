@@ -323,3 +323,32 @@ async fn wrong_token_is_unauthorized() {
     // client-go's wording for a 401 on discovery, as against a real API server.
     assert!(o.stderr.contains("error: You must be logged in to the server"), "{}", o.stderr);
 }
+
+#[tokio::test]
+async fn replace_with_stale_version_conflicts() {
+    let Some(k) = Kubectl::start("replace_with_stale_version_conflicts").await else { return };
+    k.ok(&["create", "configmap", "settings", "--from-literal=mode=a"]).await;
+    let stale = k.ok(&["get", "configmap", "settings", "-o", "json"]).await;
+    let (code, _) = k
+        .api
+        .patch(
+            "/api/v1/namespaces/default/configmaps/settings",
+            "application/merge-patch+json",
+            r#"{"data":{"mode":"b"}}"#,
+        )
+        .await;
+    assert_eq!(code, 200);
+    let path = k.api.dir.path().join("stale.json");
+    std::fs::write(&path, stale.replace("\"mode\": \"a\"", "\"mode\": \"c\"")).unwrap();
+    let o = k.run(&["replace", "-f", path.to_str().unwrap()]).await;
+    assert!(!o.ok, "{}", o.stdout);
+    assert!(
+        o.stderr.contains(
+            "Operation cannot be fulfilled on configmaps \"settings\": the object has been modified; please apply your changes to the latest version and try again"
+        ),
+        "{}",
+        o.stderr
+    );
+    let (_, cm) = k.api.get("/api/v1/namespaces/default/configmaps/settings").await;
+    assert_eq!(cm["data"]["mode"], "b");
+}
