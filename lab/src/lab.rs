@@ -14,14 +14,17 @@ use std::time::{Duration, Instant};
 use crate::acr::{self, FrontDoor, Lifetimes};
 use crate::containerd::{Containerd, ContainerdError, ContainerdOptions, RegistryHost};
 use crate::hub::{self, Hub};
-use crate::jwt::{Access, TokenSigner};
+use crate::jwt::TokenSigner;
 use crate::knobs::{Knob, KnobError, Knobs};
 use crate::oci::{self, OciError, Pusher};
 use crate::registry::{Registry, RegistryConfig, RegistryError};
 use crate::server::{Served, serve_tls};
 use crate::state::{SharedState, State, StateOptions};
 use crate::tls::{LabCa, TlsError};
-use crate::world::{World, roles};
+use crate::world::World;
+
+mod support;
+pub use support::{ChaosPrincipal, default_state_dir, load_world, render_env};
 
 /// Issuer of the ACR front door's JWTs (as ACR's own tokens say).
 pub const ACR_ISSUER: &str = "Azure Container Registry";
@@ -62,18 +65,6 @@ pub enum LabError {
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
     move |source| LabError::Io { path: path.to_path_buf(), source }
-}
-
-/// The default state dir: `$ACR_CHAOS_LAB_STATE`, else `.lab/` under the current dir.
-pub fn default_state_dir() -> PathBuf {
-    std::env::var_os(STATE_DIR_ENV).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".lab"))
-}
-
-/// Loads a world file, errors naming the file (and line/column when the parser has them).
-pub fn load_world(path: &Path) -> Result<World, LabError> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    World::from_yaml(&text)
-        .map_err(|e| LabError::World { path: path.display().to_string(), message: e.to_string() })
 }
 
 /// Builder of a [`Lab`].
@@ -297,8 +288,8 @@ impl LabBuilder {
             };
             let (acr_pusher, hub_pusher) =
                 (Pusher::new(registry.addr()), Pusher::new(hub_registry.addr()));
-            let acr_push = seed(&acr_pusher, &acr_signer, &login_server, &acr_images);
-            let hub_push = seed(&hub_pusher, &hub_signer, &hub_host, &hub_images);
+            let acr_push = oci::seed(&acr_pusher, &acr_signer, &login_server, &acr_images);
+            let hub_push = oci::seed(&hub_pusher, &hub_signer, &hub_host, &hub_images);
             let (a, h) = tokio::join!(acr_push, hub_push);
             a?;
             h?;
@@ -383,29 +374,6 @@ impl LabBuilder {
     }
 }
 
-async fn seed(
-    pusher: &Pusher,
-    signer: &TokenSigner,
-    service: &str,
-    images: &[String],
-) -> Result<(), OciError> {
-    let pushes = images.iter().map(|reference| async move {
-        let (repo, tag) = oci::split_reference(reference)?;
-        let image = oci::build_probe_image(repo, tag)?;
-        let access = vec![Access {
-            kind: "repository".into(),
-            name: repo.to_string(),
-            actions: vec!["pull".into(), "push".into()],
-        }];
-        let token = signer.access_token(service, "lab-admin", access, 300);
-        pusher.push(repo, tag, &image, &token).await
-    });
-    for r in futures::future::join_all(pushes).await {
-        r?;
-    }
-    Ok(())
-}
-
 /// A running lab. Dropping it stops every server and child process.
 pub struct Lab {
     /// The emulated Azure world (mutable at run time, as ARM does).
@@ -441,23 +409,6 @@ impl std::fmt::Debug for Lab {
             .field("arm", &self.arm.addr)
             .field("entra", &self.entra.addr)
             .finish_non_exhaustive()
-    }
-}
-
-/// Credentials of the principal the chaos engine runs as.
-#[derive(Clone)]
-pub struct ChaosPrincipal {
-    pub client_id: String,
-    pub object_id: String,
-    pub secret: String,
-}
-
-impl std::fmt::Debug for ChaosPrincipal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChaosPrincipal")
-            .field("client_id", &self.client_id)
-            .field("secret", &"<redacted>")
-            .finish()
     }
 }
 
@@ -553,27 +504,9 @@ impl Lab {
         self.state.read().world.cluster_id()
     }
 
-    /// The principal allowed to run chaos: one with a valid secret holding Owner or User
-    /// Access Administrator somewhere (the default world's `acr-chaos-runner`).
+    /// The principal allowed to run chaos (see [`support::find_chaos_principal`]).
     pub fn chaos_principal(&self) -> Option<ChaosPrincipal> {
-        let st = self.state.read();
-        let now = st.clock.utc_now();
-        let usable = |p: &&crate::world::Principal| {
-            p.secret.is_some() && p.secret_expires.is_none_or(|e| e > now)
-        };
-        let admin = |p: &&crate::world::Principal| {
-            st.live_role_assignments().any(|a| {
-                a.principal_id.eq_ignore_ascii_case(&p.object_id)
-                    && [roles::OWNER, roles::USER_ACCESS_ADMINISTRATOR]
-                        .iter()
-                        .any(|r| a.role_guid().eq_ignore_ascii_case(r))
-            })
-        };
-        st.principals.iter().filter(usable).find(admin).map(|p| ChaosPrincipal {
-            client_id: p.client_id.clone(),
-            object_id: p.object_id.clone(),
-            secret: p.secret.clone().unwrap_or_default(),
-        })
+        support::find_chaos_principal(&self.state.read())
     }
 
     /// The variables `lab.env` holds, in order.
@@ -638,38 +571,5 @@ impl Lab {
             entra.shutdown(),
             kube.shutdown()
         );
-    }
-}
-
-/// `export K='V'` lines (single-quoted, `'` escaped), shell-sourceable.
-pub fn render_env(vars: &[(&str, String)]) -> String {
-    let mut out = String::from("# Written by `acr-chaos lab up`; source it: . ./lab.env\n");
-    for (k, v) in vars {
-        out.push_str(&format!("export {k}='{}'\n", v.replace('\'', r"'\''")));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_lines_are_quoted_for_the_shell() {
-        let text = render_env(&[("A", "x y".into()), ("B", "it's".into())]);
-        assert!(text.contains("export A='x y'\n"), "{text}");
-        assert!(text.contains(r"export B='it'\''s'"), "{text}");
-    }
-
-    #[test]
-    fn bad_world_file_names_the_file() {
-        let dir = std::env::temp_dir().join(format!("acr-chaos-world-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("w.yaml");
-        std::fs::write(&p, "tenantId: [oops\n").unwrap();
-        let err = load_world(&p).unwrap_err().to_string();
-        assert!(err.contains("w.yaml"), "{err}");
-        let missing = load_world(&dir.join("nope.yaml")).unwrap_err().to_string();
-        assert!(missing.contains("nope.yaml"), "{missing}");
     }
 }

@@ -14,6 +14,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::jwt::{Access, TokenSigner};
+
 pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -237,6 +239,31 @@ impl Pusher {
         )
         .await
     }
+}
+
+/// Builds and pushes the probe image of every `repo:tag` in `images` (in parallel),
+/// with an admin token from `signer` for `service`.
+pub async fn seed(
+    pusher: &Pusher,
+    signer: &TokenSigner,
+    service: &str,
+    images: &[String],
+) -> Result<(), OciError> {
+    let pushes = images.iter().map(|reference| async move {
+        let (repo, tag) = split_reference(reference)?;
+        let image = build_probe_image(repo, tag)?;
+        let access = vec![Access {
+            kind: "repository".into(),
+            name: repo.to_string(),
+            actions: vec!["pull".into(), "push".into()],
+        }];
+        let token = signer.access_token(service, "lab-admin", access, 300);
+        pusher.push(repo, tag, &image, &token).await
+    });
+    for r in futures::future::join_all(pushes).await {
+        r?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
