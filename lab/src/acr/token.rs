@@ -374,4 +374,186 @@ mod tests {
         assert_eq!(Scope::parse("registry:catalog:*").unwrap().actions, ["*"]);
         assert!(Scope::parse("nonsense").is_none());
     }
+
+    mod service {
+        use std::net::SocketAddr;
+        use std::sync::Arc;
+
+        use axum::body::Body;
+        use axum::extract::ConnectInfo;
+        use base64::Engine as _;
+        use http::{Request, StatusCode};
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+
+        use crate::acr::{FrontDoor, Lifetimes, UNAUTHORIZED_BODY};
+        use crate::jwt::TokenSigner;
+        use crate::knobs::Knobs;
+        use crate::state::{SharedState, State, StateOptions};
+        use crate::tls::LabCa;
+        use crate::world::World;
+
+        const KUBELET: &str = "9a7d3c2b-0000-4000-8000-00000000ab1d";
+        const RUNNER: &str = "6e5d4c3b-0000-4000-8000-00000000c4a0";
+        const LEGACY: &str = "4d3c2b1a-0000-4000-8000-0000000e4b1e";
+        const LOGIN: &str = "acrchaoslab.azurecr.io";
+
+        fn setup() -> (SharedState, FrontDoor, axum::Router) {
+            let options =
+                StateOptions { propagation_delay: std::time::Duration::ZERO, ..Default::default() };
+            let state = State::shared(World::default_world(), options);
+            let ca = LabCa::generate().unwrap();
+            let signer = Arc::new(TokenSigner::new(&ca, "Azure Container Registry").unwrap());
+            let fd = FrontDoor::new(
+                state.clone(),
+                signer,
+                Lifetimes::default(),
+                "127.0.0.1:9".parse().unwrap(),
+            );
+            let router = crate::acr::router(fd.clone(), &Knobs::new());
+            (state, fd, router)
+        }
+
+        async fn get(
+            router: &axum::Router,
+            scope: &str,
+            basic: Option<(&str, &str)>,
+            ip: &str,
+        ) -> (StatusCode, String) {
+            let mut req = Request::get(format!("/oauth2/token?service={LOGIN}&scope={scope}"));
+            if let Some((u, p)) = basic {
+                let b = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                req = req.header("authorization", format!("Basic {b}"));
+            }
+            let mut req = req.body(Body::empty()).unwrap();
+            let peer: SocketAddr = format!("{ip}:40000").parse().unwrap();
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let resp = router.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+
+        fn granted(fd: &FrontDoor, body: &str) -> Vec<String> {
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            let claims = fd.signer().decode_access(v["access_token"].as_str().unwrap()).unwrap();
+            claims.access.into_iter().flat_map(|a| a.actions).collect()
+        }
+
+        #[tokio::test]
+        async fn anonymous_tokens_and_repository_tokens() {
+            let (state, fd, router) = setup();
+            let repo = "repository:probe/hello:pull";
+            assert_eq!(
+                get(&router, repo, None, "127.0.0.1").await,
+                (StatusCode::UNAUTHORIZED, UNAUTHORIZED_BODY.into())
+            );
+            let creds = Some(("probe-pull", "lab-token-password-1-not-a-secret"));
+            let (status, body) =
+                get(&router, "repository:probe/hello:pull,push", creds, "127.0.0.1").await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(granted(&fd, &body), ["pull"], "a pull token never gets push");
+            assert_eq!(
+                get(&router, "repository:team-a/api:pull", creds, "127.0.0.1").await.0,
+                StatusCode::UNAUTHORIZED
+            );
+            assert_eq!(
+                get(&router, repo, Some(("probe-pull", "nope")), "127.0.0.1").await.0,
+                StatusCode::UNAUTHORIZED
+            );
+            state.write().token_mut("probe-pull").unwrap().status = "disabled".into();
+            assert_eq!(get(&router, repo, creds, "127.0.0.1").await.0, StatusCode::UNAUTHORIZED);
+        }
+
+        #[tokio::test]
+        async fn principals_by_role_and_firewall_by_ip() {
+            let (state, fd, router) = setup();
+            let rt = |oid: &str| fd.signer().refresh_token(LOGIN, oid, "t", 60);
+            let scope = "repository:probe/hello:pull,push";
+            // AcrPull at the registry: pull only. Owner on the resource group: inherited pull + push.
+            let (status, body) =
+                get(&router, scope, Some((super::super::NULL_GUID, &rt(KUBELET))), "127.0.0.1")
+                    .await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(granted(&fd, &body), ["pull"]);
+            let (_, body) =
+                get(&router, scope, Some((super::super::NULL_GUID, &rt(RUNNER))), "127.0.0.1")
+                    .await;
+            assert_eq!(granted(&fd, &body), ["pull", "push"]);
+            // No role at all: refused.
+            let (status, _) =
+                get(&router, scope, Some((super::super::NULL_GUID, &rt(LEGACY))), "127.0.0.1")
+                    .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            // A refresh token for another registry is refused.
+            let other = fd.signer().refresh_token("other.azurecr.io", KUBELET, "t", 60);
+            assert_eq!(
+                get(&router, scope, Some((super::super::NULL_GUID, &other)), "127.0.0.1").await.0,
+                StatusCode::UNAUTHORIZED
+            );
+
+            // Firewall: deny by default, allow 10.1.0.0/16.
+            {
+                let mut st = state.write();
+                st.registry_network.network_rule_set.default_action = "Deny".into();
+                st.registry_network.network_rule_set.ip_rules = vec![crate::world::IpRule {
+                    action: "Allow".into(),
+                    value: "10.1.0.0/16".into(),
+                }];
+            }
+            let (status, body) = get(&router, scope, None, "10.2.0.7").await;
+            assert_eq!(status, StatusCode::FORBIDDEN);
+            assert!(
+                body.contains(r"client with IP \u002710.2.0.7\u0027 is not allowed access"),
+                "{body}"
+            );
+            assert_eq!(get(&router, scope, None, "10.1.3.4").await.0, StatusCode::UNAUTHORIZED);
+        }
+
+        #[tokio::test]
+        async fn exchange_validates_the_entra_token() {
+            let (state, _fd, router) = setup();
+            let exchange = |token: String, tenant: &str| {
+                let body = format!(
+                    "grant_type=access_token&service={LOGIN}&tenant={tenant}&access_token={token}"
+                );
+                let req = Request::post("/oauth2/exchange")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from(body))
+                    .unwrap();
+                router.clone().oneshot(req)
+            };
+            let (good, wrong_aud, tenant) = {
+                let st = state.read();
+                let kubelet = st.kubelet_identity().clone();
+                let issue = |aud: &str| {
+                    crate::entra::issue_access_token(
+                        &st,
+                        &kubelet.client_id,
+                        &kubelet.object_id,
+                        aud,
+                        None,
+                    )
+                    .0
+                };
+                (
+                    issue("https://management.azure.com/"),
+                    issue("https://vault.azure.net"),
+                    st.world.tenant_id.clone(),
+                )
+            };
+            let resp = exchange(good.clone(), &tenant).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert!(String::from_utf8_lossy(&body).starts_with(r#"{"refresh_token":""#));
+            assert_eq!(
+                exchange(wrong_aud, &tenant).await.unwrap().status(),
+                StatusCode::UNAUTHORIZED
+            );
+            assert_eq!(
+                exchange(good, "00000000-1111-2222-3333-444444444444").await.unwrap().status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    }
 }
