@@ -36,15 +36,20 @@ fn s<'a>(o: &'a Value, ptr: &str) -> &'a str {
 struct Family {
     name: &'static str,
     help: &'static str,
+    kind: &'static str,
     samples: Vec<String>,
 }
 
 impl Family {
     fn new(name: &'static str, help: &'static str) -> Self {
-        Self { name, help, samples: Vec::new() }
+        Self { name, help, kind: "gauge", samples: Vec::new() }
     }
 
-    fn push(&mut self, pairs: &[(&str, &str)], value: u8) {
+    fn counter(name: &'static str, help: &'static str) -> Self {
+        Self { name, help, kind: "counter", samples: Vec::new() }
+    }
+
+    fn push(&mut self, pairs: &[(&str, &str)], value: impl std::fmt::Display) {
         self.samples.push(format!("{}{} {value}", self.name, labels(pairs)));
     }
 }
@@ -66,6 +71,20 @@ pub fn render(store: &Store) -> String {
         "kube_pod_container_status_running",
         "[STABLE] Describes whether the container is currently in running state.",
     );
+    let mut terminated_reason = Family::new(
+        "kube_pod_container_status_terminated_reason",
+        "Describes the reason the container is currently in terminated state.",
+    );
+    let mut ready = Family::new(
+        "kube_pod_container_status_ready",
+        "Describes whether the containers readiness check succeeded.",
+    );
+    let mut restarts = Family::counter(
+        "kube_pod_container_status_restarts_total",
+        "The number of container restarts per container.",
+    );
+    let mut cinfo =
+        Family::new("kube_pod_container_info", "Information about a container in a pod.");
     for p in &pods {
         let ns = s(p, "/metadata/namespace");
         let name = s(p, "/metadata/name");
@@ -113,6 +132,28 @@ pub fn render(store: &Store) -> String {
             let w = c.pointer("/state/waiting");
             waiting.push(&base, u8::from(w.is_some()));
             running.push(&base, u8::from(c.pointer("/state/running").is_some()));
+            ready.push(&base, u8::from(c.get("ready") == Some(&Value::Bool(true))));
+            restarts.push(&base, c.get("restartCount").and_then(Value::as_u64).unwrap_or(0));
+            let spec_image = p
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .and_then(|cs| cs.iter().find(|x| s(x, "/name") == cname))
+                .map(|x| s(x, "/image"))
+                .unwrap_or("");
+            let mut l = base.to_vec();
+            l.extend([
+                ("image_spec", spec_image),
+                ("image", s(c, "/image")),
+                ("image_id", s(c, "/imageID")),
+                ("container_id", s(c, "/containerID")),
+            ]);
+            cinfo.push(&l, 1);
+            let t = s(c, "/state/terminated/reason");
+            if !t.is_empty() {
+                let mut l = base.to_vec();
+                l.push(("reason", t));
+                terminated_reason.push(&l, 1);
+            }
             let reason = w.map(|w| s(w, "/reason")).unwrap_or("");
             if !reason.is_empty() {
                 let mut l = base.to_vec();
@@ -122,9 +163,11 @@ pub fn render(store: &Store) -> String {
         }
     }
     let mut out = String::new();
-    for f in [info, phase, waiting, waiting_reason, running] {
+    for f in
+        [info, phase, cinfo, waiting, waiting_reason, running, terminated_reason, ready, restarts]
+    {
         let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
-        let _ = writeln!(out, "# TYPE {} gauge", f.name);
+        let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
         for line in f.samples {
             out.push_str(&line);
             out.push('\n');

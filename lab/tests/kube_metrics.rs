@@ -48,10 +48,16 @@ async fn scrape_reflects_store_at_scrape_time() {
         format!("kube_pod_container_status_running{{{base},container=\"c\"}} 0"),
         format!("kube_pod_status_phase{{{base},phase=\"Pending\"}} 1"),
         format!("kube_pod_status_phase{{{base},phase=\"Running\"}} 0"),
+        format!("kube_pod_container_status_ready{{{base},container=\"c\"}} 0"),
+        format!("kube_pod_container_status_restarts_total{{{base},container=\"c\"}} 0"),
+        format!(
+            "kube_pod_container_info{{{base},container=\"c\",image_spec=\"acrchaoslab.azurecr.io/app:v1\","
+        ),
     ] {
         assert!(text.contains(&want), "missing {want} in\n{text}");
     }
     assert!(text.contains("kube_pod_info{") && text.contains("node=\"aks-nodepool1-0\""));
+    assert!(text.contains("# TYPE kube_pod_container_status_restarts_total counter"));
     store
         .update_status(
             &Kind::Pod,
