@@ -30,6 +30,9 @@ pub enum Command {
     Run(crate::engine::cli::RunArgs),
     /// Replay unfinished undos of interrupted runs (local journal or the cluster's copy).
     Recover(crate::engine::cli::RecoverArgs),
+    /// Find the cause of a failing image pull: classify the pod's messages, check the
+    /// kubelet identity's role, the registry firewall, pull secrets and the tag; print the fix.
+    Diagnose(crate::diagnose::cli::DiagnoseArgs),
 }
 
 /// Run a parsed command line and map the outcome to an exit code.
@@ -43,6 +46,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Lab(a) => run_lab(a),
         Command::Run(a) => crate::engine::cli::run(a),
         Command::Recover(a) => crate::engine::cli::recover(a),
+        Command::Diagnose(a) => crate::diagnose::cli::run(a),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@
 pub mod classify;
 pub mod cli;
 pub mod clients;
+pub mod diagnose;
 pub mod engine;
 pub mod events;
 pub mod exit;

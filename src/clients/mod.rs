@@ -11,6 +11,7 @@
 pub mod arm;
 pub mod credential;
 pub mod kube;
+pub mod registry;
 pub mod retry;
 
 use std::sync::Once;
