@@ -208,6 +208,14 @@ pub struct Endpoints {
     /// Token scope for ARM (default `https://management.azure.com/.default`).
     #[serde(default = "Endpoints::default_arm_audience")]
     pub arm_audience: HttpUrl,
+    /// Prometheus HTTP API base URL, for `prometheus` alert assertions
+    /// (e.g. `http://prometheus.monitoring:9090`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<HttpUrl>,
+    /// Alertmanager base URL, for `alertmanager` alert assertions
+    /// (e.g. `http://alertmanager.monitoring:9093`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<HttpUrl>,
 }
 
 impl Endpoints {
@@ -232,6 +240,8 @@ impl Default for Endpoints {
             authority_host: Self::default_authority_host(),
             log_analytics: Self::default_log_analytics(),
             arm_audience: Self::default_arm_audience(),
+            prometheus: None,
+            alertmanager: None,
         }
     }
 }
