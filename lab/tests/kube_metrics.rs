@@ -74,3 +74,50 @@ async fn scrape_reflects_store_at_scrape_time() {
     );
     assert!(text.contains(&format!("kube_pod_status_phase{{{base},phase=\"Running\"}} 1")));
 }
+
+/// The exposition passes Prometheus' own parser and linter (`promtool check metrics`).
+#[tokio::test]
+async fn promtool_accepts_the_exposition() {
+    let promtool = std::path::Path::new("/usr/bin/promtool");
+    if !promtool.exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("promtool (Debian package prometheus) is required in CI");
+        }
+        eprintln!("SKIPPED: promtool_accepts_the_exposition: /usr/bin/promtool not found");
+        return;
+    }
+    let store = Store::new();
+    store
+        .create(
+            &Kind::Pod,
+            Some("default"),
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}),
+        )
+        .unwrap();
+    store
+        .update_status(
+            &Kind::Pod,
+            Some("default"),
+            "p",
+            json!({"phase": "Pending", "containerStatuses": [{"name": "c", "ready": false, "restartCount": 2,
+                   "state": {"waiting": {"reason": "ErrImagePull", "message": "quote \" and \\ backslash"}}}]}),
+        )
+        .unwrap();
+    let text = acr_chaos_lab::metrics::render(&store);
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
