@@ -1,5 +1,28 @@
 //! Kubernetes API emulator: an in-memory object store with watches, and (in `api`) the
 //! HTTP API that kubectl and kube-rs talk to. Objects are plain `serde_json::Value`s.
+//!
+//! In-process (the kubelet emulator):
+//! ```no_run
+//! # use acr_chaos_lab::kube::{Kind, Store, WatchEvent};
+//! # use serde_json::json;
+//! # async fn f() -> Result<(), acr_chaos_lab::kube::ApiError> {
+//! let store = Store::new(); // namespaces default, kube-system, kube-public, kube-node-lease
+//! let (pods, rv) = store.list(&Kind::Pod, None, None, Some("spec.nodeName=node-1"))?;
+//! let mut rx = store.watch(&Kind::Pod, None, Some(&rv), None, Some("spec.nodeName=node-1"))?;
+//! while let Some(ev) = rx.recv().await {
+//!     if let WatchEvent::Added(p) | WatchEvent::Modified(p) = ev {
+//!         let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
+//!         store.update_status(&Kind::Pod, Some("default"), &name, json!({"phase": "Running"}))?;
+//!     }
+//! }
+//! // `None` from `recv()`: the watcher fell more than `store::WATCH_BUFFER` events
+//! // behind and was closed; list and watch again (as a real client does).
+//! # Ok(()) }
+//! ```
+//!
+//! Over HTTPS: [`KubeApiServer::start`] (or [`LabKube`] inside a `Lab`) serves
+//! discovery, CRUD, patches and watches with bearer-token auth and writes a kubeconfig
+//! (context `aks-chaos-lab`).
 
 pub mod admission;
 pub mod api;
