@@ -24,6 +24,10 @@ use crate::jwt::{Access, TokenSigner};
 use crate::knobs::Knobs;
 use crate::world::PrivateRegistrySpec;
 
+/// Public images the lab also seeds on the hub: anonymous callers may pull them, which
+/// shows that the private repositories are refused by scope, not by a blanket rule.
+pub const PUBLIC_IMAGES: [&str; 1] = ["library/probe:latest"];
+
 /// Docker-Hub-like 401 body.
 pub const UNAUTHORIZED_BODY: &str =
     r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#;

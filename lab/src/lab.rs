@@ -284,7 +284,9 @@ impl LabBuilder {
         if self.seed_images {
             let (acr_images, hub_images) = {
                 let st = state.read();
-                (st.world.registry.images.clone(), st.world.private_registry.images.clone())
+                let mut hub_images = st.world.private_registry.images.clone();
+                hub_images.extend(hub::PUBLIC_IMAGES.iter().map(|i| i.to_string()));
+                (st.world.registry.images.clone(), hub_images)
             };
             let (acr_pusher, hub_pusher) =
                 (Pusher::new(registry.addr()), Pusher::new(hub_registry.addr()));

@@ -163,6 +163,9 @@ async fn private_hub_needs_credentials() {
         (p.username.clone(), p.password.clone(), format!("{}/{}", p.host, p.images[0]))
     };
     expect_pull_error(&lab, &image, None, &["insufficient_scope: authorization failed"]).await;
+    // A public repository on the same host pulls anonymously.
+    let public = format!("{}/{}", lab.hub_host(), acr_chaos_lab::hub::PUBLIC_IMAGES[0]);
+    expect_pull_ok(&lab, &public, None).await;
     expect_pull_error(&lab, &image, Some(&format!("{user}:wrong-password")), &["401 Unauthorized"])
         .await;
     expect_pull_ok(&lab, &image, Some(&format!("{user}:{password}"))).await;
