@@ -26,13 +26,28 @@ impl Fault for PullSecretMissing {
             env.run_namespace, self.secret
         )]
     }
-    fn probe(&self, _env: &Env, base: &ProbePlan, phase: Phase) -> ProbePlan {
+    /// Faulted: the scenario's secrets plus the missing one (the target's private-registry
+    /// secret dropped). Baseline and recovery (the fix): without the missing reference,
+    /// with the private-registry secret when the target has one.
+    fn probe(&self, env: &Env, base: &ProbePlan, phase: Phase) -> ProbePlan {
+        let mut p = base.clone();
+        p.pull_secrets.retain(|s| s != &self.secret);
         match phase {
             Phase::Faulted => {
-                ProbePlan { image: base.image.clone(), pull_secrets: vec![self.secret.clone()] }
+                if let Some(private) = &env.private_registry_secret {
+                    p.pull_secrets.retain(|s| s != private);
+                }
+                p.pull_secrets.push(self.secret.clone());
             }
-            _ => base.clone(),
+            _ => {
+                if let Some(private) = &env.private_registry_secret
+                    && !p.pull_secrets.contains(private)
+                {
+                    p.pull_secrets.push(private.clone());
+                }
+            }
         }
+        p
     }
     async fn snapshot(&self, ctx: &Ctx<'_>) -> Result<Vec<Undo>, FaultError> {
         let ns = &ctx.env.run_namespace;
