@@ -281,8 +281,15 @@ async fn get_pods_watch_sees_new_pod() {
         .spawn()
         .expect("spawn kubectl get -w");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // Let the initial list and watch start, then create a pod and change its status.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Wait until kubectl's watch is registered in the store, then create a pod and change
+    // its status (so the Pending row comes from the watch, not from the initial list).
+    let registered = tokio::time::timeout(Duration::from_secs(30), async {
+        while k.api.store().watcher_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(registered.is_ok(), "kubectl get pods -w never started watching");
     let (code, _) = k
         .api
         .post("/api/v1/namespaces/default/pods", &kube_support::pod("watched", "img:v1"))
