@@ -4,6 +4,7 @@
 //! → [`engine`] (plan, inject via [`faults`], observe, assert via [`classify`], restore,
 //! recover) → [`events`] → [`report`]. Only [`clients`] knows URLs.
 
+pub mod alerts;
 pub mod classify;
 pub mod cli;
 pub mod clients;

@@ -8,9 +8,12 @@
 //!
 //! See ../shared/design/architecture.md §2 and ../shared/reference/azure-rest.md.
 
+pub mod alertmanager;
 pub mod arm;
 pub mod credential;
 pub mod kube;
+pub mod loganalytics;
+pub mod prometheus;
 pub mod registry;
 pub mod retry;
 
