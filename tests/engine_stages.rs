@@ -286,7 +286,11 @@ async fn passing_scenario_runs_every_stage_in_order() {
     );
     assert_eq!(s.out.verdict, Verdict::Passed);
     assert!(!s.out.restore_failed);
-    assert_eq!(s.seen_pending, Some(1), "the undo was journaled (pending) before inject ran");
+    assert_eq!(
+        s.seen_pending,
+        Some(2),
+        "the probe namespace and the undo were journaled (pending) before inject ran"
+    );
     let doc = journal::read_file(&s.journal_file).unwrap();
     assert_eq!(doc.entries[0].state, EntryState::Done);
     // the faulted probe used the fault's probe, baseline and recovery the scenario's
@@ -339,7 +343,9 @@ async fn failing_undo_does_not_stop_the_others() {
     assert!(undos[0].description.ends_with("/r3"), "reverse order: {undos:?}");
     let doc = journal::read_file(&s.journal_file).unwrap();
     let states: Vec<_> = doc.entries.iter().map(|e| e.state).collect();
-    assert_eq!(states, [EntryState::Done, EntryState::Failed, EntryState::Done]);
+    // entry 1 is the probe namespace (deleted at cleanup)
+    assert!(matches!(doc.entries[0].undo, Undo::DeleteNamespace { .. }));
+    assert_eq!(states, [EntryState::Done, EntryState::Done, EntryState::Failed, EntryState::Done]);
 }
 
 #[tokio::test]

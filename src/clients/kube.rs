@@ -131,6 +131,18 @@ impl Kube {
         ignore_404(api.delete(name, &DeleteParams::default()).await.map(|_| ()))
     }
 
+    /// True when the namespace is gone or terminating.
+    pub async fn namespace_gone(&self, name: &str) -> Result<bool, ClientError> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        Ok(match api.get_opt(name).await? {
+            None => true,
+            Some(ns) => {
+                ns.metadata.deletion_timestamp.is_some()
+                    || ns.status.and_then(|s| s.phase).as_deref() == Some("Terminating")
+            }
+        })
+    }
+
     // ---- probe pods -------------------------------------------------------------------
 
     pub async fn create_probe(&self, spec: &ProbeSpec) -> Result<Pod, ClientError> {
@@ -255,6 +267,11 @@ impl Kube {
             }
         }
         Ok(())
+    }
+
+    pub async fn delete_config_map(&self, namespace: &str, name: &str) -> Result<(), ClientError> {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        ignore_404(api.delete(name, &DeleteParams::default()).await.map(|_| ()))
     }
 
     /// Config maps in `namespace` carrying our managed-by label.

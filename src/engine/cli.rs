@@ -356,6 +356,9 @@ async fn live_run(
         })
         .collect();
     let outcomes = plan::schedule(args.parallel, jobs).await;
+    if let Err(e) = svc.journal.close().await {
+        tracing::warn!(error = %e, "removing the journal's cluster copy");
+    }
     renewer.abort();
     if let Err(e) = lease::release(&c.kube, &jns, run_id).await {
         tracing::warn!(error = %e, "releasing the lease");
@@ -512,6 +515,10 @@ pub async fn recover_run(
                     failed += 1;
                 }
             }
+        }
+        if let Ok(true) = j.close().await {
+            // the recovered run's lease (if it died holding it) is released too
+            let _ = lease::release(&c.kube, jns, &doc.run_id).await;
         }
     }
     if let Some(r) = run_id

@@ -136,6 +136,19 @@ impl Journal {
         self.persist(&doc).await
     }
 
+    /// When every entry is done, delete the cluster copy (the local files stay as the
+    /// record). Returns whether everything was done.
+    pub async fn close(&self) -> Result<bool, JournalError> {
+        let doc = self.doc.lock().await;
+        if doc.unfinished().next().is_some() {
+            return Ok(false);
+        }
+        if let Some((kube, ns)) = &self.cluster {
+            kube.delete_config_map(ns, &config_map_name(&doc.run_id)).await?;
+        }
+        Ok(true)
+    }
+
     pub async fn snapshot(&self) -> JournalDoc {
         self.doc.lock().await.clone()
     }

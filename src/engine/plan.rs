@@ -7,8 +7,6 @@ use crate::faults::{self, Env, Fault, Lock, ProbePlan};
 use crate::scenario::{Scenario, Target, values::ImageSpec};
 use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
-use std::sync::Arc;
-use tokio::sync::{Mutex, Notify, Semaphore};
 
 /// A scenario ready to run.
 pub struct Planned {
@@ -80,64 +78,51 @@ pub fn guard(t: &Target, env: &Env, planned: &[Planned]) -> Vec<String> {
 }
 
 /// Run `jobs` with at most `parallel` at a time; two jobs whose lock sets intersect never
-/// overlap. Jobs start in order as far as locks and slots allow. Results in input order.
+/// overlap. Whenever a job ends, the first waiting jobs (in input order) whose locks are
+/// free start. Results come back in input order.
 pub async fn schedule<T, F, Fut>(parallel: usize, jobs: Vec<(BTreeSet<Lock>, F)>) -> Vec<T>
 where
     T: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(parallel.max(1)));
-    let held: Arc<Mutex<HashSet<Lock>>> = Arc::default();
-    let freed = Arc::new(Notify::new());
-    let mut handles = Vec::new();
-    // `turn` keeps start order: job i may only start its lock wait after job i-1 started.
-    let mut prev_started: Option<tokio::sync::oneshot::Receiver<()>> = None;
-    for (locks, job) in jobs {
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let wait_prev = prev_started.replace(rx);
-        let slots = slots.clone();
-        let held = held.clone();
-        let freed = freed.clone();
-        handles.push(tokio::spawn(async move {
-            if let Some(w) = wait_prev {
-                let _ = w.await;
+    let parallel = parallel.max(1);
+    let n = jobs.len();
+    let mut pending: Vec<Option<(usize, BTreeSet<Lock>, F)>> =
+        jobs.into_iter().enumerate().map(|(i, (l, f))| Some((i, l, f))).collect();
+    let mut held: HashSet<Lock> = HashSet::new();
+    let mut running = tokio::task::JoinSet::new();
+    let mut results: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    loop {
+        for slot in pending.iter_mut() {
+            if running.len() >= parallel {
+                break;
             }
-            let permit = slots.acquire_owned().await.expect("semaphore open");
-            loop {
-                let notified = freed.notified();
-                {
-                    let mut h = held.lock().await;
-                    if locks.iter().all(|l| !h.contains(l)) {
-                        h.extend(locks.iter().cloned());
-                        break;
-                    }
-                }
-                notified.await;
+            let free =
+                slot.as_ref().is_some_and(|(_, locks, _)| locks.iter().all(|l| !held.contains(l)));
+            if free && let Some((i, locks, job)) = slot.take() {
+                held.extend(locks.iter().cloned());
+                running.spawn(async move { (i, locks, job().await) });
             }
-            let _ = tx.send(());
-            let out = job().await;
-            {
-                let mut h = held.lock().await;
+        }
+        match running.join_next().await {
+            None => break,
+            Some(Ok((i, locks, out))) => {
                 for l in &locks {
-                    h.remove(l);
+                    held.remove(l);
                 }
+                results[i] = Some(out);
             }
-            freed.notify_waiters();
-            drop(permit);
-            out
-        }));
+            Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+        }
     }
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.expect("scenario task panicked"));
-    }
-    out
+    results.into_iter().map(|r| r.expect("every job ran")).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::time::Duration;
 
     #[tokio::test]

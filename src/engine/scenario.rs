@@ -190,8 +190,20 @@ pub async fn run(
             secrets.push(s);
         }
     }
+    let ns_entry = match svc
+        .journal
+        .record(name, fault.kind(), Undo::DeleteNamespace { namespace: env.run_namespace.clone() })
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => {
+            let msg = format!("journal: {e}");
+            return finish_error(svc, name, &env, Stage::Preflight, msg, None, out).await;
+        }
+    };
+    let ns_entry = Some(ns_entry);
     if let Err(e) = svc.prober.prepare(&env.run_namespace, &svc.run_id, &secrets).await {
-        return finish_error(svc, name, &env, Stage::Preflight, e, out).await;
+        return finish_error(svc, name, &env, Stage::Preflight, e, ns_entry, out).await;
     }
     let baseline = svc
         .prober
@@ -207,8 +219,16 @@ pub async fn run(
         }
         Ok(r) if r.end == ProbeEnd::Interrupted => {
             out.interrupted = true;
-            return finish_error(svc, name, &env, Stage::Preflight, "interrupted".into(), out)
-                .await;
+            return finish_error(
+                svc,
+                name,
+                &env,
+                Stage::Preflight,
+                "interrupted".into(),
+                ns_entry,
+                out,
+            )
+            .await;
         }
         Ok(r) => {
             let msg = format!(
@@ -217,9 +237,9 @@ pub async fn run(
                 r.observation.waiting_reason.as_deref().unwrap_or("pending"),
                 r.observation.message.as_deref().unwrap_or("")
             );
-            return finish_error(svc, name, &env, Stage::Preflight, msg, out).await;
+            return finish_error(svc, name, &env, Stage::Preflight, msg, ns_entry, out).await;
         }
-        Err(e) => return finish_error(svc, name, &env, Stage::Preflight, e, out).await,
+        Err(e) => return finish_error(svc, name, &env, Stage::Preflight, e, ns_entry, out).await,
     }
 
     // ---- journal + inject ----------------------------------------------------------
@@ -355,9 +375,7 @@ pub async fn run(
     }
 
     // ---- cleanup -------------------------------------------------------------------
-    if let Err(e) = svc.prober.cleanup(&env.run_namespace).await {
-        emit(EventKind::ScenarioError { stage: Stage::Cleanup, error: e });
-    }
+    cleanup(svc, name, &env, ns_entry).await;
     if stage_error.is_some() && verdict != Verdict::Failed {
         verdict = Verdict::Error;
     }
@@ -387,21 +405,37 @@ pub async fn restore(svc: &Services, ctx: &Ctx<'_>, journaled: &[(u32, Undo)]) -
     outcomes
 }
 
+/// Delete the probe namespace and mark its journal entry.
+async fn cleanup(svc: &Services, name: &str, env: &Env, ns_entry: Option<u32>) {
+    let r = svc.prober.cleanup(&env.run_namespace).await;
+    if let Some(id) = ns_entry {
+        let (state, err) = match &r {
+            Ok(()) => (EntryState::Done, None),
+            Err(e) => (EntryState::Failed, Some(e.clone())),
+        };
+        if let Err(e) = svc.journal.mark(id, state, err).await {
+            tracing::warn!(error = %e, "journal update failed");
+        }
+    }
+    if let Err(e) = r {
+        svc.sink.emit(Event::scenario(
+            name,
+            EventKind::ScenarioError { stage: Stage::Cleanup, error: e },
+        ));
+    }
+}
+
 async fn finish_error(
     svc: &Services,
     name: &str,
     env: &Env,
     stage: Stage,
     error: String,
+    ns_entry: Option<u32>,
     mut out: Outcome,
 ) -> Outcome {
     svc.sink.emit(Event::scenario(name, EventKind::ScenarioError { stage, error }));
-    if let Err(e) = svc.prober.cleanup(&env.run_namespace).await {
-        svc.sink.emit(Event::scenario(
-            name,
-            EventKind::ScenarioError { stage: Stage::Cleanup, error: e },
-        ));
-    }
+    cleanup(svc, name, env, ns_entry).await;
     out.verdict = Verdict::Error;
     svc.sink.emit(Event::scenario(name, EventKind::ScenarioFinished { verdict: Verdict::Error }));
     out

@@ -20,6 +20,8 @@ pub enum Undo {
     RestoreSecret { namespace: String, name: String, backup: String },
     /// Delete a Secret acr-chaos created.
     DeleteSecret { namespace: String, name: String },
+    /// Delete a probe namespace acr-chaos created (and everything in it).
+    DeleteNamespace { namespace: String },
 }
 
 impl Undo {
@@ -41,6 +43,7 @@ impl Undo {
                 format!("restore Secret {namespace}/{name} from {backup}")
             }
             Undo::DeleteSecret { namespace, name } => format!("delete Secret {namespace}/{name}"),
+            Undo::DeleteNamespace { namespace } => format!("delete Namespace {namespace}"),
         }
     }
 
@@ -90,6 +93,7 @@ pub async fn apply(ctx: &Ctx<'_>, undo: &Undo) -> Result<(), FaultError> {
             }
         }
         Undo::DeleteSecret { namespace, name } => ctx.kube.delete_secret(namespace, name).await?,
+        Undo::DeleteNamespace { namespace } => ctx.kube.delete_namespace(namespace).await?,
     }
     Ok(())
 }
@@ -140,6 +144,13 @@ pub async fn verify(ctx: &Ctx<'_>, undo: &Undo) -> Result<(), FaultError> {
                 Err(FaultError::NotRestored(format!("Secret {namespace}/{name} still exists")))
             }
         },
+        Undo::DeleteNamespace { namespace } => {
+            if ctx.kube.namespace_gone(namespace).await? {
+                Ok(())
+            } else {
+                Err(FaultError::NotRestored(format!("Namespace {namespace} still exists")))
+            }
+        }
     }
 }
 
