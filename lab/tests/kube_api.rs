@@ -525,3 +525,47 @@ async fn malformed_objects_are_bad_requests_not_panics() {
     // The server still answers.
     assert_eq!(api.get("/api/v1/namespaces/default/pods/p").await.0, 200);
 }
+
+#[tokio::test]
+async fn nodes_are_cluster_scoped_with_status() {
+    let api = Api::start().await;
+    let (code, n) = api
+        .post("/api/v1/nodes", &json!({"metadata": {"name": "aks-nodepool1-0", "labels": {"node-role.kubernetes.io/agent": ""}}}))
+        .await;
+    assert_eq!(code, 201, "{n}");
+    assert!(n["metadata"].get("namespace").is_none());
+    let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}],
+        "nodeInfo": {"kubeletVersion": "v1.33.2", "containerRuntimeVersion": "containerd://1.6.20"},
+        "addresses": [{"type": "InternalIP", "address": "10.224.0.4"}]}});
+    let (code, _) = api
+        .patch(
+            "/api/v1/nodes/aks-nodepool1-0/status",
+            "application/merge-patch+json",
+            &status.to_string(),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (_, t) = Api::send(
+        api.req(reqwest::Method::GET, "/api/v1/nodes")
+            .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"),
+    )
+    .await;
+    assert_eq!(
+        t["rows"][0]["cells"],
+        json!([
+            "aks-nodepool1-0",
+            "Ready",
+            "agent",
+            t["rows"][0]["cells"][3],
+            "v1.33.2",
+            "10.224.0.4",
+            "<none>",
+            "<none>",
+            "<none>",
+            "containerd://1.6.20"
+        ])
+    );
+    assert_eq!(api.get("/api/v1/namespaces/default/nodes/x").await.0, 404);
+    let (_, v) = api.get("/api/v1/nodes?fieldSelector=spec.unschedulable%3Dtrue").await;
+    assert_eq!(v["items"], json!([]));
+}

@@ -173,7 +173,7 @@ fn parse_target<'a>(
     }
     let status = match sub {
         None => false,
-        Some("status") if matches!(kind, Kind::Pod | Kind::Namespace) => true,
+        Some("status") if kind.has_status_subresource() => true,
         Some(_) => return Err(nf()),
     };
     Ok(Target { kind, namespace, name, status })

@@ -91,7 +91,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             r["categories"] = json!(k.categories());
         }
         resources.push(r);
-        if matches!(k, Kind::Pod | Kind::Namespace) {
+        if k.has_status_subresource() {
             resources.push(json!({
                 "name": format!("{}/status", k.plural()),
                 "singularName": "",

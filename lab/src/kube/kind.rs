@@ -13,16 +13,18 @@ pub enum Kind {
     ConfigMap,
     Lease,
     EventV1,
+    Node,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Namespace,
         Kind::Pod,
         Kind::Secret,
         Kind::ServiceAccount,
         Kind::Event,
         Kind::ConfigMap,
+        Kind::Node,
         Kind::Lease,
         Kind::EventV1,
     ];
@@ -58,6 +60,7 @@ impl Kind {
             Kind::Event | Kind::EventV1 => "events",
             Kind::ConfigMap => "configmaps",
             Kind::Lease => "leases",
+            Kind::Node => "nodes",
         }
     }
 
@@ -70,6 +73,7 @@ impl Kind {
             Kind::Event | Kind::EventV1 => "event",
             Kind::ConfigMap => "configmap",
             Kind::Lease => "lease",
+            Kind::Node => "node",
         }
     }
 
@@ -83,11 +87,12 @@ impl Kind {
             Kind::Event | Kind::EventV1 => "Event",
             Kind::ConfigMap => "ConfigMap",
             Kind::Lease => "Lease",
+            Kind::Node => "Node",
         }
     }
 
     pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Namespace)
+        !matches!(self, Kind::Namespace | Kind::Node)
     }
 
     pub fn short_names(self) -> &'static [&'static str] {
@@ -97,8 +102,14 @@ impl Kind {
             Kind::ServiceAccount => &["sa"],
             Kind::Event | Kind::EventV1 => &["ev"],
             Kind::ConfigMap => &["cm"],
+            Kind::Node => &["no"],
             Kind::Secret | Kind::Lease => &[],
         }
+    }
+
+    /// Kinds whose `status` is written only through the `/status` subresource.
+    pub fn has_status_subresource(self) -> bool {
+        matches!(self, Kind::Pod | Kind::Namespace | Kind::Node)
     }
 
     /// Read-only views accept only get/list/watch.

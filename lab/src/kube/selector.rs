@@ -165,6 +165,7 @@ pub const SUPPORTED_FIELDS: &[&str] = &[
     "regarding.kind",
     "regarding.uid",
     "spec.nodeName",
+    "spec.unschedulable",
     "spec.serviceAccountName",
     "spec.holderIdentity",
     "status.phase",

@@ -80,6 +80,30 @@ pub fn columns(kind: Kind) -> Vec<Value> {
         Kind::Lease => {
             vec![name_col(), col("Holder", "string", "", 0, "The holder of the lease"), age_col()]
         }
+        Kind::Node => vec![
+            name_col(),
+            col("Status", "string", "", 0, "The status of the node"),
+            col("Roles", "string", "", 0, "The roles of the node"),
+            age_col(),
+            col("Version", "string", "", 0, "Kubelet Version reported by the node."),
+            col("Internal-IP", "string", "", 1, "List of internal IPs."),
+            col("External-IP", "string", "", 1, "List of external IPs."),
+            col("OS-Image", "string", "", 1, "OS Image reported by the node from /etc/os-release."),
+            col(
+                "Kernel-Version",
+                "string",
+                "",
+                1,
+                "Kernel Version reported by the node from 'uname -r'.",
+            ),
+            col(
+                "Container-Runtime",
+                "string",
+                "",
+                1,
+                "Container Runtime Version reported by the node (e.g. containerd://1.6.20).",
+            ),
+        ],
         Kind::Event | Kind::EventV1 => vec![
             col("Last Seen", "string", "", 0, "Time when this Event was last observed."),
             col("Type", "string", "", 0, "Type of this event (Normal, Warning)."),
@@ -190,6 +214,7 @@ fn cells(kind: Kind, o: &Value) -> Vec<Value> {
             vec![json!(name), json!(len_of(o, "/data") + len_of(o, "/binaryData")), json!(age)]
         }
         Kind::Lease => vec![json!(name), json!(or_none(s(o, "/spec/holderIdentity"))), json!(age)],
+        Kind::Node => node_cells(o, name, age),
         Kind::Event | Kind::EventV1 => {
             let (io, note) = if kind == Kind::EventV1 {
                 ("/regarding", "/note")
@@ -229,6 +254,44 @@ fn cells(kind: Kind, o: &Value) -> Vec<Value> {
             ]
         }
     }
+}
+
+fn node_cells(o: &Value, name: String, age: String) -> Vec<Value> {
+    let conds = o.pointer("/status/conditions").and_then(Value::as_array);
+    let ready = conds
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .map(|c| if c["status"] == "True" { "Ready" } else { "NotReady" })
+        .unwrap_or("Unknown");
+    let mut status = ready.to_string();
+    if o.pointer("/spec/unschedulable") == Some(&Value::Bool(true)) {
+        status.push_str(",SchedulingDisabled");
+    }
+    let mut roles: Vec<&str> = o
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).collect())
+        .unwrap_or_default();
+    roles.sort_unstable();
+    let addr = |t: &str| {
+        o.pointer("/status/addresses")
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().find(|x| x["type"] == t))
+            .and_then(|x| x["address"].as_str())
+            .unwrap_or("<none>")
+            .to_string()
+    };
+    vec![
+        json!(name),
+        json!(status),
+        json!(if roles.is_empty() { "<none>".to_string() } else { roles.join(",") }),
+        json!(age),
+        json!(s(o, "/status/nodeInfo/kubeletVersion")),
+        json!(addr("InternalIP")),
+        json!(addr("ExternalIP")),
+        json!(or_none(s(o, "/status/nodeInfo/osImage"))),
+        json!(or_none(s(o, "/status/nodeInfo/kernelVersion"))),
+        json!(or_none(s(o, "/status/nodeInfo/containerRuntimeVersion"))),
+    ]
 }
 
 fn partial_metadata(o: &Value) -> Value {

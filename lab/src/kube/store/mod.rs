@@ -248,7 +248,7 @@ impl Store {
             meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
             meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
             meta.remove("deletionTimestamp");
-            if matches!(kind, Kind::Pod | Kind::Namespace | Kind::Lease)
+            if matches!(kind, Kind::Pod | Kind::Namespace | Kind::Lease | Kind::Node)
                 || obj.get("spec").is_some()
             {
                 obj["metadata"]["generation"] = json!(1);
@@ -483,7 +483,7 @@ impl Store {
         }
         let mut new = match mode {
             WriteMode::Main => {
-                if matches!(kind, Kind::Pod | Kind::Namespace) {
+                if kind.has_status_subresource() {
                     obj["status"] = old.get("status").cloned().unwrap_or(Value::Null);
                     if obj["status"].is_null()
                         && let Some(m) = obj.as_object_mut()
