@@ -381,6 +381,9 @@ impl Monitoring {
             format!("--storage.tsdb.path={}", dir.join("prometheus-data").display()),
             format!("--web.listen-address={prom_addr}"),
             "--web.enable-lifecycle".to_string(),
+            // Firing alerts are re-sent every interval (default 1 m): an alert that found
+            // no Alertmanager (e.g. right after a reload) reaches it within one interval.
+            format!("--rules.alert.resend-delay={iv}"),
             "--storage.tsdb.retention.time=1d".to_string(),
             "--log.level=warn".to_string(),
         ];
