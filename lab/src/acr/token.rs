@@ -4,7 +4,8 @@
 //! registry without anonymous pull) and `POST /oauth2/token` (`grant_type=refresh_token`;
 //! `grant_type=password` answers 400 like ACR, and containerd then falls back to `GET`).
 //!
-//! Authorization is decided when the access token is requested: role assignments at the
+//! The exchange refuses identities without a pull-capable role on the registry.
+//! Authorization is decided again when the access token is requested: role assignments at the
 //! registry scope (inherited, after the propagation delay) for principals, the token's
 //! repositories, status and password expiry for ACR tokens. Tokens already issued stay
 //! valid until they expire (the registry checks `exp`), as on Azure.
@@ -336,9 +337,18 @@ pub async fn exchange(AxState(fd): AxState<FrontDoor>, Form(form): Form<Exchange
     let Some(aad) = form.access_token.as_deref() else {
         return bad_request("INVALID_REQUEST", "access_token is required");
     };
+    // ACR reads the caller's permissions on the registry when exchanging: an identity
+    // with no pull-capable role there (after propagation) gets no refresh token, so a
+    // credential provider fails and the kubelet falls back to an anonymous pull.
     let verified = {
         let st = fd.state.read();
-        verify_entra(&st, aad, form.tenant.as_deref()).map(|oid| (oid, st.world.tenant_id.clone()))
+        verify_entra(&st, aad, form.tenant.as_deref()).and_then(|oid| {
+            if st.can_pull(&oid) {
+                Ok((oid, st.world.tenant_id.clone()))
+            } else {
+                Err(format!("principal '{oid}' has no pull permission on the registry"))
+            }
+        })
     };
     match verified {
         Ok((oid, tenant)) => {
@@ -523,9 +533,17 @@ mod tests {
                     .unwrap();
                 router.clone().oneshot(req)
             };
-            let (good, wrong_aud, tenant) = {
+            let (good, wrong_aud, tenant, no_role) = {
                 let st = state.read();
                 let kubelet = st.kubelet_identity().clone();
+                let no_role = crate::entra::issue_access_token(
+                    &st,
+                    "1a2b3c4d-0000-4000-8000-0000000e4b1e",
+                    LEGACY,
+                    "https://management.azure.com/",
+                    None,
+                )
+                .0;
                 let issue = |aud: &str| {
                     crate::entra::issue_access_token(
                         &st,
@@ -540,6 +558,7 @@ mod tests {
                     issue("https://management.azure.com/"),
                     issue("https://vault.azure.net"),
                     st.world.tenant_id.clone(),
+                    no_role,
                 )
             };
             let resp = exchange(good.clone(), &tenant).await.unwrap();
@@ -552,6 +571,11 @@ mod tests {
             );
             assert_eq!(
                 exchange(good, "00000000-1111-2222-3333-444444444444").await.unwrap().status(),
+                StatusCode::UNAUTHORIZED
+            );
+            // A valid token of an identity without any role on the registry.
+            assert_eq!(
+                exchange(no_role, &tenant).await.unwrap().status(),
                 StatusCode::UNAUTHORIZED
             );
         }
