@@ -155,7 +155,16 @@ async fn bench_kube() -> Value {
 }
 
 async fn bench_engine() -> Value {
-    json!({"error": "not wired yet"})
+    // the built-in suite through the real `acr-chaos` binary next to this one
+    let exe = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("acr-chaos")));
+    match exe {
+        Some(exe) if exe.is_file() => tokio::task::spawn_blocking(move || {
+            acr_chaos::engine::bench::bench(&exe, std::path::Path::new("scenarios"))
+        })
+        .await
+        .unwrap_or_else(|e| json!({"error": e.to_string()})),
+        _ => json!({"error": "the acr-chaos binary is not built next to acr-chaos-bench"}),
+    }
 }
 
 fn tempdir() -> PathBuf {

@@ -356,6 +356,9 @@ async fn live_run(
         })
         .collect();
     let outcomes = plan::schedule(args.parallel, jobs).await;
+    sink.emit(Event::run(EventKind::Note {
+        message: format!("ARM requests: {}", c.arm.request_count()),
+    }));
     if let Err(e) = svc.journal.close().await {
         tracing::warn!(error = %e, "removing the journal's cluster copy");
     }

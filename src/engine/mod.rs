@@ -2,6 +2,7 @@
 //! journal, inject, observe, assert, restore, recover, clean up — emitting
 //! [`crate::events`] all along. See ../shared/design/architecture.md §2–4.
 
+pub mod bench;
 pub mod cli;
 pub mod connect;
 pub mod journal;

@@ -1,0 +1,132 @@
+//! Engine figures for `make bench` (`acr-chaos-bench --only engine`): the built-in suite's
+//! fast scenarios on the embedded lab, serial and `--parallel 3`, through the real binary.
+//! Per scenario: engine overhead (wall time minus baseline pull, time-to-effect and
+//! time-to-recover, i.e. minus what the kubelet spent pulling and backing off), the time
+//! from the last probe observation to the verdict, ARM requests; peak RSS of the process
+//! (the embedded lab runs in it too).
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Scenarios whose timing is dominated by the engine (no multi-second propagation).
+pub const FAST: [&str; 5] = [
+    "image-tag-missing",
+    "private-registry-no-secret",
+    "pull-secret-missing",
+    "registry-firewall-deny",
+    "registry-public-access-disabled",
+];
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn secs(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+/// Run the suite once; figures as JSON.
+pub fn measure(exe: &Path, scenarios_dir: &Path, parallel: usize) -> Value {
+    let dir = std::env::temp_dir()
+        .join(format!("acr-chaos-bench-engine-{}-{parallel}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let mut cmd = std::process::Command::new(exe);
+    cmd.current_dir(&dir).arg("run");
+    for s in FAST {
+        cmd.arg(scenarios_dir.join(format!("{s}.yaml")));
+    }
+    cmd.args(["--quiet", "--report-dir", "reports", "--parallel", &parallel.to_string()])
+        .env("ACR_CHAOS_LAB_TIME_SCALE", "0.05")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let t0 = Instant::now();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return json!({ "error": format!("{}: {e}", exe.display()) }),
+    };
+    let pid = child.id();
+    let mut peak = 0u64;
+    let status = loop {
+        if let Some(k) = vm_hwm_kib(pid) {
+            peak = peak.max(k);
+        }
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return json!({ "error": e.to_string() }),
+        }
+    };
+    let wall = t0.elapsed();
+    let report = std::fs::read_dir(dir.join("reports"))
+        .ok()
+        .and_then(|mut rd| rd.next())
+        .and_then(|e| e.ok())
+        .and_then(|e| std::fs::read_to_string(e.path().join("report.json")).ok())
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .unwrap_or(Value::Null);
+    let mut per = Vec::new();
+    for s in report["scenarios"].as_array().into_iter().flatten() {
+        let d = secs(&s["duration"]).unwrap_or(0.0);
+        let waited = [&s["baselinePull"], &s["timeToEffect"], &s["timeToRecover"]]
+            .iter()
+            .filter_map(|v| secs(v))
+            .sum::<f64>();
+        per.push(json!({
+            "name": s["name"],
+            "verdict": s["verdict"],
+            "wall_ms": (d * 1000.0).round(),
+            "engine_overhead_ms": ((d - waited).max(0.0) * 1000.0).round(),
+        }));
+    }
+    // observation -> verdict, from the event stream
+    let mut obs_to_verdict = Vec::new();
+    let mut last_obs: Option<chrono::DateTime<chrono::Utc>> = None;
+    for e in report["events"].as_array().into_iter().flatten() {
+        let at = e["at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc));
+        match e["event"].as_str() {
+            Some("probe-observed") => last_obs = at,
+            Some("asserted") => {
+                if let (Some(o), Some(a)) = (last_obs, at) {
+                    obs_to_verdict.push((a - o).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+                }
+            }
+            _ => {}
+        }
+    }
+    let arm_requests: Option<u64> = report["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|e| e["message"].as_str()?.strip_prefix("ARM requests: ")?.parse().ok());
+    let n = per.len().max(1) as f64;
+    let _ = std::fs::remove_dir_all(&dir);
+    json!({
+        "parallel": parallel,
+        "exit_code": status.code(),
+        "wall_s": wall.as_secs_f64(),
+        "scenarios": per,
+        "mean_engine_overhead_ms": per.iter().filter_map(|p| p["engine_overhead_ms"].as_f64()).sum::<f64>() / n,
+        "observation_to_verdict_ms": obs_to_verdict,
+        "arm_requests_per_scenario": arm_requests.map(|r| r as f64 / n),
+        "peak_rss_mib": peak as f64 / 1024.0,
+        "note": "engine overhead = scenario wall time - baseline pull - time-to-effect - time-to-recover; RSS includes the embedded lab (same process)",
+    })
+}
+
+/// Both runs; `exe` is the `acr-chaos` binary.
+pub fn bench(exe: &Path, scenarios_dir: &Path) -> Value {
+    json!({
+        "serial": measure(exe, scenarios_dir, 1),
+        "parallel_3": measure(exe, scenarios_dir, 3),
+        "targets": { "engine_overhead_ms": 100, "observation_to_verdict_ms": 100, "peak_rss_mib": 64 },
+    })
+}
