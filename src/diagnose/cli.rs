@@ -28,6 +28,8 @@ use std::time::Duration;
 
 /// Token scope for ACR's `/oauth2/exchange`.
 pub const ACR_SCOPE: &str = "https://containerregistry.azure.net/.default";
+/// Token scope for ARM (the lab's ARM accepts the public cloud's audience).
+pub const ARM_AUDIENCE: &str = "https://management.azure.com/.default";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -185,7 +187,7 @@ pub async fn context_from_lab_env(path: &Path) -> Result<Context, ClientError> {
     };
     let arm_endpoint = get("ACR_CHAOS_LAB_ARM_ENDPOINT")?;
     let authority = get("ACR_CHAOS_LAB_AUTHORITY_HOST")?;
-    let arm_tokens = token_source(&cred, Some(&authority), &arm_endpoint, http.clone())?;
+    let arm_tokens = token_source(&cred, Some(&authority), ARM_AUDIENCE, http.clone())?;
     let acr_tokens = token_source(&cred, Some(&authority), ACR_SCOPE, http.clone())?;
     let arm = ArmClient::new(http, &arm_endpoint, arm_tokens)?.with_retry(RetryPolicy::fast());
     let kubeconfig = PathBuf::from(get("KUBECONFIG")?);

@@ -130,8 +130,8 @@ pub fn fixes(ctx: &Context, f: &Facts, checks: &[Check], causes: &[Cause]) -> Ve
     }
     let network_cause =
         causes.iter().any(|c| matches!(c, Cause::NetworkUnreachable | Cause::Dns | Cause::Tls));
-    if network_cause && !failed(names::REGISTRY_REACHABLE) {
-        let reason = "the node cannot reach the registry although acr-chaos can: check the node subnet's NSG, route table and firewall".to_string();
+    if network_cause {
+        let reason = "the node cannot reach the registry (a dial timeout or refusal): check the node subnet's NSG, route table and firewall".to_string();
         match &ctx.nsg_id {
             Some(nsg) => {
                 let (nsg_name, nsg_rg) = arm_name_rg(nsg);
@@ -149,14 +149,7 @@ pub fn fixes(ctx: &Context, f: &Facts, checks: &[Check], causes: &[Cause]) -> Ve
             ),
         }
     }
-    let any_fix = failed(names::KUBELET_IDENTITY_ROLE)
-        || failed(names::REGISTRY_NETWORK)
-        || failed(names::PULL_SECRET)
-        || failed(names::PULL_SECRET_CREDENTIALS)
-        || failed(names::IMAGE_TAG)
-        || failed(names::REGISTRY_REACHABLE)
-        || network_cause;
-    if any_fix || f.is_target_registry {
+    if f.is_target_registry {
         add(
             "validate",
             "validate the cluster's access to the registry".into(),

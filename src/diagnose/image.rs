@@ -53,7 +53,7 @@ pub async fn tag_exists(ctx: &Context, f: &Facts, accepted: Option<&BasicAuth>) 
         Some(a) => (Some(a.clone()), "the pod's pull secret".to_string()),
         None => match own_identity(ctx, f).await {
             Ok(Some(a)) => (Some(a), "acr-chaos's own identity (not the kubelet's)".to_string()),
-            Ok(None) => (None, "no credentials (anonymous)".to_string()),
+            Ok(None) => (None, "anonymous access".to_string()),
             Err(e) => {
                 return Check::new(
                     names::IMAGE_TAG,

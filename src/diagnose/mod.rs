@@ -195,6 +195,8 @@ pub struct Facts {
     pub kubelet_object_id: Option<String>,
     pub public_network_disabled: bool,
     pub default_action_deny: bool,
+    /// The registry's token service answered 403 to acr-chaos (its firewall).
+    pub firewall_refuses_us: bool,
     /// Pull secrets the pod names, and the usernames found in them for the image's host.
     pub secret_names: Vec<String>,
     pub secret_usernames: Vec<String>,
@@ -230,7 +232,8 @@ pub async fn diagnose(
     };
     let mut checks = Vec::new();
     checks.push(network::registry_network(ctx, &mut facts).await);
-    checks.push(network::reachable(ctx, &facts).await);
+    checks.push(network::reachable(ctx, &mut facts).await);
+    network::confirm_firewall(&mut checks[0], &facts, &seen.causes);
     checks.push(identity::kubelet_role(ctx, &mut facts).await);
     let (secret_check, cred_check, accepted) =
         secrets::pull_secrets(ctx, &mut facts, &seen.pull_secrets).await;

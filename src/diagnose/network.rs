@@ -95,26 +95,68 @@ pub fn evaluate(reg: &Value) -> (bool, bool, Check) {
     (disabled, deny, check)
 }
 
-/// The `registry-reachable` check.
-pub async fn reachable(ctx: &Context, f: &Facts) -> Check {
-    let host = f.image.api_host();
+/// The `registry-reachable` check. For the target registry it also asks the token
+/// service anonymously: a `403` there is the registry firewall refusing acr-chaos's own
+/// address (recorded in `facts.firewall_refuses_us`).
+pub async fn reachable(ctx: &Context, f: &mut Facts) -> Check {
+    let host = f.image.api_host().to_string();
     let vantage = "from where acr-chaos runs, not from the node";
-    match ctx.registry.ping(host).await {
-        Ok(r) => Check::new(
-            names::REGISTRY_REACHABLE,
-            Status::Pass,
-            format!("https://{host}/v2/ answers ({vantage})"),
-        )
-        .with(format!(
-            "GET https://{host}/v2/ → HTTP {}{}",
-            r.status,
-            r.challenge.map(|c| format!(" ({} challenge)", c.scheme)).unwrap_or_default()
-        )),
+    match ctx.registry.ping(&host).await {
+        Ok(r) => {
+            let mut c = Check::new(
+                names::REGISTRY_REACHABLE,
+                Status::Pass,
+                format!("https://{host}/v2/ answers ({vantage})"),
+            )
+            .with(format!(
+                "GET https://{host}/v2/ → HTTP {}{}",
+                r.status,
+                r.challenge.map(|c| format!(" ({} challenge)", c.scheme)).unwrap_or_default()
+            ));
+            if f.is_target_registry
+                && let Ok(t) = ctx.registry.token(&host, &f.image.repo, None).await
+            {
+                c.evidence.push(format!("anonymous GET {} → HTTP {}", t.endpoint, t.status));
+                if t.status == 403 {
+                    f.firewall_refuses_us = true;
+                    c.evidence.push(
+                        "the registry firewall refuses acr-chaos's address too (403)".to_string(),
+                    );
+                }
+            }
+            c
+        }
         Err(e) => Check::new(
             names::REGISTRY_REACHABLE,
             Status::Fail,
             format!("https://{host}/v2/ does not answer ({vantage})"),
         )
         .with(e.to_string()),
+    }
+}
+
+/// A `Deny` firewall with ipRules is `unknown` on its own (the cluster's egress IP is not
+/// visible); it becomes `fail` when the pod's error is the registry's 403
+/// (`forbidden-network`) or the token service refuses acr-chaos with 403 too.
+pub fn confirm_firewall(check: &mut Check, f: &Facts, causes: &[crate::classify::Cause]) {
+    if check.name != names::REGISTRY_NETWORK
+        || check.status != Status::Unknown
+        || !f.default_action_deny
+        || !f.is_target_registry
+    {
+        return;
+    }
+    let forbidden = causes.contains(&crate::classify::Cause::ForbiddenNetwork);
+    if forbidden {
+        check.evidence.push(
+            "the pod's pull failed with the registry's 403 (forbidden-network): the cluster's egress IP is not admitted".into(),
+        );
+    }
+    if f.firewall_refuses_us {
+        check.evidence.push("the token service answers 403 to acr-chaos as well".into());
+    }
+    if forbidden || f.firewall_refuses_us {
+        check.status = Status::Fail;
+        check.summary = format!("{} — and the firewall is refusing pulls", check.summary);
     }
 }
