@@ -16,6 +16,8 @@
 //! probe namespace) and `${scenario}` (its name), so that concurrent scenarios on one
 //! cluster do not satisfy each other's assertions.
 
+pub mod connect;
+
 use crate::clients::ClientError;
 use crate::clients::alertmanager::AlertmanagerClient;
 use crate::clients::loganalytics::LogAnalyticsClient;
