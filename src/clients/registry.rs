@@ -66,6 +66,7 @@ impl std::fmt::Debug for BasicAuth {
 #[derive(Clone, Debug)]
 pub struct RegistryClient {
     http: reqwest::Client,
+    scheme: &'static str,
 }
 
 impl RegistryClient {
@@ -91,12 +92,18 @@ impl RegistryClient {
             b = b.resolve(host, *addr);
         }
         let http = b.build().map_err(|e| ClientError::Config(format!("HTTP client: {e}")))?;
-        Ok(Self { http })
+        Ok(Self { http, scheme: "https" })
+    }
+
+    /// Talk plain HTTP (local test registries only; real registries are HTTPS).
+    pub fn plain_http(mut self) -> Self {
+        self.scheme = "http";
+        self
     }
 
     /// `GET https://<host>/v2/`: any HTTP answer means the registry is reachable.
     pub async fn ping(&self, host: &str) -> Result<Reachability, ClientError> {
-        let url = format!("https://{host}/v2/");
+        let url = format!("{}://{host}/v2/", self.scheme);
         let resp = self.http.get(&url).send().await.map_err(|e| transport("GET", "/v2/", &e))?;
         Ok(Reachability {
             status: resp.status().as_u16(),
@@ -118,7 +125,8 @@ impl RegistryClient {
         auth: Option<&BasicAuth>,
     ) -> Result<TokenAnswer, ClientError> {
         let ch = self.ping(host).await?.challenge.unwrap_or_default();
-        let realm = ch.realm.clone().unwrap_or_else(|| format!("https://{host}/oauth2/token"));
+        let realm =
+            ch.realm.clone().unwrap_or_else(|| format!("{}://{host}/oauth2/token", self.scheme));
         let service = ch.service.clone().unwrap_or_else(|| host.to_string());
         let mut url = url::Url::parse(&realm)
             .map_err(|e| ClientError::Config(format!("token realm {realm:?}: {e}")))?;
@@ -175,7 +183,7 @@ impl RegistryClient {
         }
         let resp = self
             .http
-            .post(format!("https://{host}{path}"))
+            .post(format!("{}://{host}{path}", self.scheme))
             .form(&form)
             .send()
             .await
@@ -206,8 +214,10 @@ impl RegistryClient {
         bearer: Option<&SecretString>,
     ) -> Result<u16, ClientError> {
         let path = format!("/v2/{repo}/manifests/{reference}");
-        let mut req =
-            self.http.head(format!("https://{host}{path}")).header("accept", MANIFEST_ACCEPT);
+        let mut req = self
+            .http
+            .head(format!("{}://{host}{path}", self.scheme))
+            .header("accept", MANIFEST_ACCEPT);
         if let Some(t) = bearer {
             req = req.header(AUTHORIZATION, format!("Bearer {}", t.expose()));
         }
