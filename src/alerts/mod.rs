@@ -17,6 +17,7 @@
 //! cluster do not satisfy each other's assertions.
 
 pub mod connect;
+pub mod stage;
 
 use crate::clients::ClientError;
 use crate::clients::alertmanager::AlertmanagerClient;
