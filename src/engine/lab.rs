@@ -35,6 +35,9 @@ pub struct LabFacts {
     pub acr_image: String,
     pub private_host: String,
     pub private_image: Option<String>,
+    /// The lab's Prometheus / Alertmanager, when monitoring runs (alert assertions).
+    pub prometheus_url: Option<String>,
+    pub alertmanager_url: Option<String>,
 }
 
 impl LabFacts {
@@ -67,6 +70,8 @@ impl LabFacts {
                 .images
                 .first()
                 .map(|i| format!("{}/{i}", lab.hub_host())),
+            prometheus_url: lab.monitoring().map(|m| m.prometheus_url()),
+            alertmanager_url: lab.monitoring().map(|m| m.alertmanager_url()),
         }
     }
 }
@@ -98,7 +103,7 @@ azure:
 endpoints:
   arm: {arm}
   authorityHost: {authority}
-probeImages:
+{monitoring}probeImages:
 {images}privateRegistry:
   server: {hub}
   secretName: {secret}
@@ -121,10 +126,36 @@ timeouts:
         nsg = f.nsg_id,
         arm = f.arm_endpoint,
         authority = f.authority_host,
+        monitoring = monitoring_endpoints(f),
         hub = f.private_host,
         secret = LAB_PRIVATE_SECRET,
         jns = LAB_JOURNAL_NAMESPACE,
     )
+}
+
+/// `endpoints.prometheus` / `endpoints.alertmanager` lines when the lab monitors.
+fn monitoring_endpoints(f: &LabFacts) -> String {
+    let mut s = String::new();
+    if let Some(u) = &f.prometheus_url {
+        s.push_str(&format!("  prometheus: {u}\n"));
+    }
+    if let Some(u) = &f.alertmanager_url {
+        s.push_str(&format!("  alertmanager: {u}\n"));
+    }
+    s
+}
+
+/// Whether the lab can run Prometheus + Alertmanager (Debian packages installed); alert
+/// assertions are skipped with a warning otherwise.
+pub fn monitoring_available() -> bool {
+    use acr_chaos_lab::monitoring::{ALERTMANAGER_BIN, PROMETHEUS_BIN};
+    let ok = [PROMETHEUS_BIN, ALERTMANAGER_BIN].iter().all(|b| Path::new(b).exists());
+    if !ok {
+        eprintln!(
+            "warning: prometheus / prometheus-alertmanager not installed (make deps): alert assertions will be skipped"
+        );
+    }
+    ok
 }
 
 /// Write and load the lab's target file.
@@ -156,6 +187,7 @@ pub async fn run_on_lab(
         .state_dir(&state_dir)
         .time_scale(time_scale())
         .with_kubelet(true)
+        .monitoring(monitoring_available())
         .start()
         .await
     {
