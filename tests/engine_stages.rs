@@ -206,6 +206,7 @@ async fn run_one(
         namespace_prefix: "acr-chaos".into(),
         preflight_deadline: Duration::from_secs(5),
         cancel: rx,
+        alerts: None,
     };
     let seen = Arc::new(Mutex::new(None));
     let fault = FakeFault {
@@ -227,6 +228,7 @@ async fn run_one(
             deadline: Duration::from_secs(5),
         },
         recovery_deadline: Duration::from_secs(5),
+        alerts: vec![],
     };
     let out = scenario::run(&svc, &plan, &fault, &Env::default()).await;
     let seen_pending = *seen.lock().unwrap();

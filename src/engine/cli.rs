@@ -266,7 +266,7 @@ async fn live_run(
     over: &Overrides,
 ) -> Result<ExitCode, String> {
     let cancel = signals();
-    let c = connect(target, retry, lro_interval, over)
+    let c = connect(target, retry.clone(), lro_interval, over)
         .await
         .map_err(|e| format!("target {}: {e}", target.name))?;
     c.kube
@@ -329,6 +329,31 @@ async fn live_run(
         secret_source_namespace: jns.clone(),
         settle: Duration::from_secs(3),
     });
+    let all_alerts: Vec<crate::scenario::Alert> =
+        planned.iter().flat_map(|p| p.plan.alerts.iter().cloned()).collect();
+    let alerts = if all_alerts.is_empty() {
+        None
+    } else {
+        let ca = match &over.ca_pem {
+            Some(p) => Some(p.clone()),
+            None => super::connect::extra_ca().map_err(|e| e.to_string())?,
+        };
+        let http =
+            crate::clients::credential::http_client(ca.as_deref()).map_err(|e| e.to_string())?;
+        let cred =
+            over.credential.clone().or_else(|| super::connect::credential_config(target).ok());
+        let mut ctx = crate::alerts::connect::from_target(
+            target,
+            &all_alerts,
+            http,
+            cred.as_ref(),
+            env.time_scale,
+            retry.clone(),
+        )
+        .map_err(|e| format!("alert clients: {e}"))?;
+        ctx.cancel = Some(cancel.clone());
+        Some(ctx)
+    };
     let svc = Arc::new(Services {
         arm: c.arm.clone(),
         kube: c.kube.clone(),
@@ -339,6 +364,7 @@ async fn live_run(
         namespace_prefix: target.namespace_prefix.to_string(),
         preflight_deadline: target.timeouts.preflight.into(),
         cancel: cancel.clone(),
+        alerts,
     });
     let env = Arc::new(env);
     let jobs: Vec<_> = planned

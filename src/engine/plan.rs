@@ -52,6 +52,7 @@ pub fn plan(s: &Scenario, t: &Target) -> Result<Planned, String> {
             deadline: s.expect.deadline.into(),
         },
         recovery_deadline: s.recovery.deadline.into(),
+        alerts: s.alerts.clone(),
     };
     Ok(Planned { plan, fault: faults::for_scenario(&s.fault) })
 }

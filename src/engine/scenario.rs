@@ -41,6 +41,8 @@ pub struct ScenarioPlan {
     pub node_selector: BTreeMap<String, String>,
     pub expect: Expectation,
     pub recovery_deadline: Duration,
+    /// Alert assertions (checked when the target has the endpoints).
+    pub alerts: Vec<crate::scenario::Alert>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +104,8 @@ pub struct Services {
     pub namespace_prefix: String,
     pub preflight_deadline: Duration,
     pub cancel: tokio::sync::watch::Receiver<bool>,
+    /// Alert clients; `None` when no scenario has alerts.
+    pub alerts: Option<crate::alerts::AlertContext>,
 }
 
 /// How a scenario ended, for the exit code.
@@ -242,6 +246,9 @@ pub async fn run(
         Err(e) => return finish_error(svc, name, &env, Stage::Preflight, e, ns_entry, out).await,
     }
 
+    use crate::alerts::AlertPhase;
+    let mut alerts_ok = check_alerts(svc, plan, &env, AlertPhase::Baseline).await;
+
     // ---- journal + inject ----------------------------------------------------------
     let mut journaled: Vec<(u32, Undo)> = Vec::new();
     let mut stage_error: Option<(Stage, String)> = None;
@@ -325,6 +332,9 @@ pub async fn run(
                     failures,
                 });
                 verdict = if passed { Verdict::Passed } else { Verdict::Failed };
+                if r.end == ProbeEnd::Met {
+                    alerts_ok &= check_alerts(svc, plan, &env, AlertPhase::Faulted).await;
+                }
             }
         }
     }
@@ -369,6 +379,12 @@ pub async fn run(
         if !ok && verdict == Verdict::Passed {
             verdict = Verdict::Failed;
         }
+        if ok {
+            alerts_ok &= check_alerts(svc, plan, &env, AlertPhase::Restored).await;
+        }
+    }
+    if !alerts_ok && verdict == Verdict::Passed {
+        verdict = Verdict::Failed;
     }
     if out.interrupted {
         verdict = Verdict::Error;
@@ -403,6 +419,35 @@ pub async fn restore(svc: &Services, ctx: &Ctx<'_>, journaled: &[(u32, Undo)]) -
         outcomes.push(UndoOutcome { description: u.describe(), ok: res.is_ok(), error });
     }
     outcomes
+}
+
+/// Check the scenario's alerts that apply to `phase`; emits one event per check. Returns
+/// whether all checked ones passed (alerts whose endpoint is missing are skipped).
+async fn check_alerts(
+    svc: &Services,
+    plan: &ScenarioPlan,
+    env: &Env,
+    phase: crate::alerts::AlertPhase,
+) -> bool {
+    let Some(ctx) = &svc.alerts else { return true };
+    if plan.alerts.is_empty() {
+        return true;
+    }
+    let ctx = ctx.for_scenario(&plan.name, &env.run_namespace);
+    let (ok, skipped) = crate::alerts::connect::checkable(&ctx, &plan.alerts);
+    if phase == crate::alerts::AlertPhase::Faulted {
+        for message in skipped {
+            svc.sink.emit(Event::scenario(&plan.name, EventKind::Note { message }));
+        }
+    }
+    let alerts: Vec<crate::scenario::Alert> = ok.into_iter().cloned().collect();
+    let outcomes = crate::alerts::check_phase(&alerts, &ctx, phase).await;
+    let mut all = true;
+    for o in outcomes {
+        all &= o.passed;
+        svc.sink.emit(Event::scenario(&plan.name, o.event()));
+    }
+    all
 }
 
 /// Delete the probe namespace and mark its journal entry.
