@@ -87,8 +87,8 @@ fn builtin_scenarios_assert_shipped_alerts() {
     let scenarios = load_scenarios(&[root().join("scenarios")]).unwrap();
     let with_alerts: Vec<_> = scenarios.iter().filter(|s| !s.alerts.is_empty()).collect();
     assert!(with_alerts.len() >= 2, "built-in scenarios with alerts: {}", with_alerts.len());
+    let mut resolving = Vec::new();
     for s in with_alerts {
-        let mut fires_and_resolves = false;
         for a in &s.alerts {
             match a {
                 Alert::Alertmanager(am) => {
@@ -108,8 +108,13 @@ fn builtin_scenarios_assert_shipped_alerts() {
                 }
                 Alert::LogAnalytics(_) => {}
             }
-            fires_and_resolves |= a.common().resolve_after_restore;
+            if a.common().resolve_after_restore {
+                resolving.push(s.name.to_string());
+            }
         }
-        assert!(fires_and_resolves, "{}: an alert must resolve after the restore", s.name);
     }
+    // A probe-only fault's pod never recovers by itself: only infrastructure faults,
+    // whose pods pull again after the restore, may assert the resolution.
+    assert!(resolving.iter().any(|n| n == "acr-detach"), "{resolving:?}");
+    assert!(!resolving.iter().any(|n| n == "image-tag-missing"), "{resolving:?}");
 }
