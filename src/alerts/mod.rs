@@ -17,7 +17,6 @@
 //! cluster do not satisfy each other's assertions.
 
 pub mod connect;
-pub mod stage;
 
 use crate::clients::ClientError;
 use crate::clients::alertmanager::AlertmanagerClient;
