@@ -224,11 +224,7 @@ async fn test_credentials(ctx: &Context, f: &Facts, found: &[Found]) -> (Check, 
         }
     }
     let mut c = if accepted.is_some() {
-        Check::new(
-            name,
-            Status::Pass,
-            format!("the registry accepts the pull secret's credentials"),
-        )
+        Check::new(name, Status::Pass, "the registry accepts the pull secret's credentials")
     } else if !refused.is_empty() && !unknown {
         Check::new(
             name,
