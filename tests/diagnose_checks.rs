@@ -534,3 +534,42 @@ fn role_judgement_is_case_insensitive_and_scoped() {
     let c = judge(&reg, KUBELET, &list[1..]);
     assert_eq!(c.status, Status::Fail);
 }
+
+#[test]
+fn failing_init_container_is_picked_and_messages_deduplicated() {
+    use k8s_openapi::api::core::v1::Pod;
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "p"},
+        "spec": {
+            "initContainers": [{"name": "init", "image": "reg.test/init:1"}],
+            "containers": [{"name": "main", "image": "reg.test/main:1"}],
+            "imagePullSecrets": [{"name": "a"}, {"name": ""}],
+        },
+        "status": {
+            "initContainerStatuses": [{"name": "init", "image": "reg.test/init:1", "imageID": "",
+                "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ErrImagePull", "message": ANON_401}}}],
+            "containerStatuses": [{"name": "main", "image": "reg.test/main:1", "imageID": "",
+                "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "PodInitializing"}}}],
+        }
+    }))
+    .unwrap();
+    let seen =
+        diagnose::pod::from_parts(&pod, &[ANON_401.to_string(), ANON_401.to_string()]).unwrap();
+    assert_eq!(seen.container, "init");
+    assert_eq!(seen.image, "reg.test/init:1");
+    assert_eq!(seen.waiting_reason.as_deref(), Some("ErrImagePull"));
+    assert_eq!(seen.events.len(), 1);
+    assert_eq!(seen.causes, vec![Cause::UnauthorizedAnonymous]);
+    assert_eq!(seen.pull_secrets, vec!["a".to_string()]);
+    // a running pod: the first container, no waiting reason, no cause
+    let ok: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "main", "image": "reg.test/main:1"}]},
+    }))
+    .unwrap();
+    let seen = diagnose::pod::from_parts(&ok, &[]).unwrap();
+    assert_eq!((seen.container.as_str(), seen.waiting_reason), ("main", None));
+    assert!(seen.causes.is_empty());
+}
