@@ -55,13 +55,8 @@ pub fn from_target(
         let token =
             log_analytics_token(cred, Some(t.endpoints.authority_host.as_ref()), http.clone())?;
         ctx.log_analytics = Some(
-            LogAnalyticsClient::new(
-                http,
-                t.endpoints.log_analytics.as_ref(),
-                &ws.to_string(),
-                token,
-            )?
-            .with_retry(retry),
+            LogAnalyticsClient::new(http, t.endpoints.log_analytics.as_ref(), ws.as_ref(), token)?
+                .with_retry(retry),
         );
     }
     Ok(ctx)
