@@ -34,6 +34,10 @@ pub enum LabCommand {
         /// Also run the kubelet emulator (pulls through containerd; implies --containerd)
         #[arg(long)]
         kubelet: bool,
+        /// Also run Prometheus + Alertmanager on the shipped alert rules (Debian packages
+        /// prometheus, prometheus-alertmanager); URLs go to lab.env
+        #[arg(long)]
+        monitoring: bool,
     },
     /// Print the lab.env of a running (or last) lab, shell-sourceable.
     Env {
@@ -46,11 +50,11 @@ pub enum LabCommand {
 /// Runs a `lab` subcommand; returns the process exit code.
 pub async fn run(args: LabArgs) -> anyhow::Result<i32> {
     match args.command {
-        LabCommand::Up { state_dir, world, time_scale, containerd, kubelet } => {
+        LabCommand::Up { state_dir, world, time_scale, containerd, kubelet, monitoring } => {
             let dir = state_dir.unwrap_or_else(default_state_dir);
             let mut builder =
                 Lab::builder().state_dir(&dir).time_scale(time_scale).containerd(containerd);
-            builder = builder.with_kubelet(kubelet);
+            builder = builder.with_kubelet(kubelet).monitoring(monitoring);
             if let Some(w) = world {
                 builder = builder.world_file(w);
             }
