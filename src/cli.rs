@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 #[command(name = "acr-chaos", version, about = "Chaos and conformance tests for the AKS → ACR image-pull path", long_about = None)]
 pub struct Cli {
     /// Log filter (tracing syntax), e.g. `info`, `acr_chaos=debug`. Logs go to stderr.
-    #[arg(long, global = true, env = "ACR_CHAOS_LOG", default_value = "warn")]
+    /// The embedded lab's own kubelet/registry chatter is kept to errors by default
+    /// (`acr_chaos_lab=warn` shows it).
+    #[arg(long, global = true, env = "ACR_CHAOS_LOG", default_value = "warn,acr_chaos_lab=error")]
     pub log: String,
     #[command(subcommand)]
     pub command: Command,
