@@ -327,3 +327,48 @@ pub async fn check_phase(
     let due: Vec<&Alert> = alerts.iter().filter(|a| phases(a).contains(&phase)).collect();
     futures::future::join_all(due.into_iter().map(|a| check_alert(a, ctx, phase))).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(extra: serde_json::Value) -> Alert {
+        let mut v =
+            serde_json::json!({"kind": "prometheus", "name": "a", "deadline": "1s", "query": "up"});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn phases_follow_the_flags() {
+        assert_eq!(phases(&alert(serde_json::json!({}))), vec![AlertPhase::Faulted]);
+        assert_eq!(
+            phases(&alert(
+                serde_json::json!({"notFiringDuringBaseline": true, "resolveAfterRestore": true})
+            )),
+            vec![AlertPhase::Baseline, AlertPhase::Faulted, AlertPhase::Restored]
+        );
+    }
+
+    #[test]
+    fn placeholders_expand() {
+        let c = AlertContext::default().for_scenario("acr-detach", "acr-chaos-1-acr-detach");
+        assert_eq!(
+            c.expand(r#"x{namespace="${namespace}",s="${scenario}",o="${other}"}"#),
+            r#"x{namespace="acr-chaos-1-acr-detach",s="acr-detach",o="${other}"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_endpoint_fails_clearly_without_querying() {
+        let o = check_alert(
+            &alert(serde_json::json!({})),
+            &AlertContext::default(),
+            AlertPhase::Faulted,
+        )
+        .await;
+        assert!(!o.passed);
+        assert_eq!(o.checks, 0);
+        assert!(o.failure.unwrap().contains("endpoints.prometheus"));
+    }
+}
