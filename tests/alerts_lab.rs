@@ -189,3 +189,41 @@ async fn broken_rule_fails_the_assertion_with_a_clear_message() {
     assert!(out.iter().all(|o| o.passed), "{out:?}");
     lab.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_errors_and_result_types_from_the_real_server() {
+    if !available("prometheus_errors_and_result_types_from_the_real_server") {
+        return;
+    }
+    let (_dir, lab) = start_lab().await;
+    let c = ctx(&lab, "x");
+    let p = c.prometheus.as_ref().unwrap();
+    // Invalid PromQL: HTTP 400, errorType bad_data, Prometheus' own parser message.
+    let e = p.query("sum(up{").await.unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("bad_data") && text.contains("/api/v1/query"), "{text}");
+    // Result types: scalar (non-zero counts as firing), vector, matrix, string.
+    let s = p.query("scalar(vector(2))").await.unwrap();
+    assert_eq!((s.result_type(), s.len()), ("scalar", 1));
+    assert!(p.query("scalar(vector(0))").await.unwrap().is_empty());
+    let v = p.query("vector(1)").await.unwrap();
+    assert_eq!((v.result_type(), v.len()), ("vector", 1));
+    assert!(p.query("absent_metric_acr_chaos").await.unwrap().is_empty());
+    let s = p.query("\"hello\"").await.unwrap();
+    assert_eq!(s.result_type(), "string");
+    // Target discovery and the first scrapes take a few seconds.
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let mut m = p.query("up[5m]").await.unwrap();
+    while m.is_empty() && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        m = p.query("up[5m]").await.unwrap();
+    }
+    assert_eq!(m.result_type(), "matrix", "{m:?}");
+    assert!(!m.is_empty(), "the lab's kube-state-metrics target was scraped: {m:?}");
+    // Alertmanager: a label filter with quotes is escaped, not an error.
+    let am = c.alertmanager.as_ref().unwrap();
+    let none = am.firing("X", &[("pod".to_string(), "a\"b".to_string())].into()).await.unwrap();
+    assert!(none.is_empty());
+    lab.stop().await;
+}
