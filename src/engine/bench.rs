@@ -124,6 +124,8 @@ pub fn measure(exe: &Path, scenarios_dir: &Path, parallel: usize) -> Value {
 
 /// Both runs; `exe` is the `acr-chaos` binary.
 pub fn bench(exe: &Path, scenarios_dir: &Path) -> Value {
+    let scenarios_dir =
+        &std::fs::canonicalize(scenarios_dir).unwrap_or_else(|_| scenarios_dir.to_path_buf());
     json!({
         "serial": measure(exe, scenarios_dir, 1),
         "parallel_3": measure(exe, scenarios_dir, 3),
