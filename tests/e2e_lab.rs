@@ -384,3 +384,49 @@ async fn ten_percent_transient_arm_failures_still_pass_and_leave_nothing_behind(
     assert_eq!(snapshot(&e).await, before, "nothing left behind");
     assert_no_secret("reports", &all_text(&e.dir.path().join("reports")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_lease_is_taken_over_only_after_recovering_the_dead_run() {
+    require_lab!();
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let e = external_lab(None).await;
+    let before = snapshot(&e).await;
+    let detach = root().join("scenarios/acr-detach.yaml");
+    let mut run = child(&e, &["run", detach.to_str().unwrap(), "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the detach", Duration::from_secs(60), || kubelet_acr_pull_count(&e) == 0).await;
+    run.kill().unwrap();
+    run.wait().unwrap();
+
+    // a second run while the dead run's lease is fresh is refused
+    let tag = root().join("scenarios/image-tag-missing.yaml");
+    let out = child(&e, &["run", tag.to_str().unwrap(), "--quiet", "--report-dir", "r1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds the lease"));
+    assert_eq!(kubelet_acr_pull_count(&e), 0, "nothing recovered yet");
+
+    // age the lease: the holder stopped renewing long ago
+    use k8s_openapi::api::coordination::v1::Lease;
+    let api = kube::Api::<Lease>::namespaced(e.kube.client().clone(), LAB_JOURNAL_NAMESPACE);
+    let mut l = api.get("acr-chaos").await.unwrap();
+    let old = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        "2020-01-01T00:00:00Z".parse().unwrap(),
+    );
+    l.spec.as_mut().unwrap().renew_time = Some(old.clone());
+    l.spec.as_mut().unwrap().acquire_time = Some(old);
+    api.replace("acr-chaos", &Default::default(), &l).await.unwrap();
+
+    let out = child(&e, &["run", tag.to_str().unwrap(), "--quiet", "--report-dir", "r2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let reports = all_text(&e.dir.path().join("r2"));
+    assert!(reports.contains("stale lease of run"), "the takeover is in the report");
+    assert_eq!(kubelet_acr_pull_count(&e), 1, "the dead run's detach was undone first");
+    assert_eq!(snapshot(&e).await, before, "and nothing is left behind");
+}

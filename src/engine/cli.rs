@@ -310,9 +310,18 @@ async fn live_run(
                     "run {holder} left {failed} undo(s) that could not be replayed; fix them and run `acr-chaos recover --run-id {holder}`"
                 ));
             }
-            lease::take_over(&c.kube, &jns, run_id, *l)
-                .await
-                .map_err(|e| format!("taking over the lease: {e}"))?;
+            // recovery releases the dead run's lease when everything was undone; else it
+            // is still there, stale: take it over (a 409 means another run was faster)
+            drop(l);
+            match lease::acquire(&c.kube, &jns, run_id).await.map_err(|e| format!("lease: {e}"))? {
+                Acquire::Acquired => {}
+                Acquire::Stale { lease: l, .. } => lease::take_over(&c.kube, &jns, run_id, *l)
+                    .await
+                    .map_err(|e| format!("taking over the lease: {e}"))?,
+                Acquire::Held { holder } => {
+                    return Err(format!("another acr-chaos run ({holder}) took the lease first"));
+                }
+            }
         }
     }
     let renewer = lease::spawn_renewer(c.kube.clone(), jns.clone(), run_id.to_string());
