@@ -91,6 +91,7 @@ fn waiting(reason: &str) -> Value {
 async fn shipped_rule_fires_notifies_and_resolves() {
     let Some((_dir, lab)) = lab("shipped_rule_fires_notifies_and_resolves").await else { return };
     let m = lab.monitoring().expect("monitoring started");
+    eprintln!("figure: lab with monitoring started in {:?}", lab.started_in());
     let env = lab.env_vars();
     assert!(
         env.iter().any(|(k, v)| *k == "ACR_CHAOS_LAB_PROMETHEUS_URL" && *v == m.prometheus_url())
@@ -129,6 +130,10 @@ async fn shipped_rule_fires_notifies_and_resolves() {
     })
     .await;
     let fired_after = began.elapsed();
+    eprintln!(
+        "figure: ErrImagePull -> ALERTS firing in {fired_after:?} (for: 1.2 s, interval {:?})",
+        m.interval()
+    );
     // `for:` is 2m × 0.01 = 1.2 s: it cannot fire before that.
     assert!(fired_after >= Duration::from_millis(1200), "fired after {fired_after:?}");
     wait_for("webhook notified (firing)", Duration::from_secs(30), || async {
@@ -152,6 +157,7 @@ async fn shipped_rule_fires_notifies_and_resolves() {
     assert_eq!(am[0]["status"]["state"], "active", "{am}");
 
     // Fixed: the alert resolves, and Alertmanager says so.
+    let fixed = Instant::now();
     pod(
         &lab,
         "broken",
@@ -166,6 +172,7 @@ async fn shipped_rule_fires_notifies_and_resolves() {
         !m.notifications().alerts("KubePodImagePullFailing", "resolved").is_empty()
     })
     .await;
+    eprintln!("figure: Running -> resolved notification in {:?}", fixed.elapsed());
     lab.stop().await;
 }
 
