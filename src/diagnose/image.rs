@@ -49,6 +49,13 @@ impl ImageRef {
 pub async fn tag_exists(ctx: &Context, f: &Facts, accepted: Option<&BasicAuth>) -> Check {
     let img = &f.image;
     let host = img.api_host();
+    if f.unreachable {
+        return Check::new(
+            names::IMAGE_TAG,
+            Status::Unknown,
+            format!("not looked up: {} does not answer from here", img.host),
+        );
+    }
     let (auth, how) = match accepted {
         Some(a) => (Some(a.clone()), "the pod's pull secret".to_string()),
         None => match own_identity(ctx, f).await {

@@ -197,6 +197,8 @@ pub struct Facts {
     pub default_action_deny: bool,
     /// The registry's token service answered 403 to acr-chaos (its firewall).
     pub firewall_refuses_us: bool,
+    /// `GET /v2/` got no answer from here: later registry calls are not attempted.
+    pub unreachable: bool,
     /// Pull secrets the pod names, and the usernames found in them for the image's host.
     pub secret_names: Vec<String>,
     pub secret_usernames: Vec<String>,

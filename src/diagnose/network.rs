@@ -126,12 +126,15 @@ pub async fn reachable(ctx: &Context, f: &mut Facts) -> Check {
             }
             c
         }
-        Err(e) => Check::new(
-            names::REGISTRY_REACHABLE,
-            Status::Fail,
-            format!("https://{host}/v2/ does not answer ({vantage})"),
-        )
-        .with(e.to_string()),
+        Err(e) => {
+            f.unreachable = true;
+            Check::new(
+                names::REGISTRY_REACHABLE,
+                Status::Fail,
+                format!("https://{host}/v2/ does not answer ({vantage})"),
+            )
+            .with(e.to_string())
+        }
     }
 }
 

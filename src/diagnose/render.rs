@@ -19,6 +19,13 @@ pub fn text(d: &Diagnosis) -> String {
             let _ = writeln!(s, "The container is not waiting on an image pull.");
         }
     }
+    let failed: Vec<_> = d.checks.iter().filter(|c| c.status == Status::Fail).collect();
+    if !failed.is_empty() {
+        s.push_str("\nDiagnosis:\n");
+        for c in &failed {
+            let _ = writeln!(s, "  * {} ({})", c.summary, c.name);
+        }
+    }
     s.push_str("\nCauses (from the pod's status and events):\n");
     if d.causes.is_empty() {
         s.push_str("  none recognised in the messages\n");

@@ -146,6 +146,12 @@ pub async fn pull_secrets(
 async fn anonymous(ctx: &Context, f: &Facts) -> Check {
     let host = f.image.api_host();
     let base = format!("the pod names no imagePullSecrets for {}", f.image.host);
+    if f.unreachable {
+        return Check::new(names::PULL_SECRET, Status::Unknown, base).with(format!(
+            "{} does not answer from here: anonymous access not tested",
+            f.image.host
+        ));
+    }
     match ctx.registry.token(host, &f.image.repo, None).await {
         Ok(t) if t.status == 200 => {
             match &t.granted {
@@ -177,6 +183,16 @@ async fn test_credentials(ctx: &Context, f: &Facts, found: &[Found]) -> (Check, 
     let name = names::PULL_SECRET_CREDENTIALS;
     if found.is_empty() {
         return (Check::new(name, Status::Skipped, "no pull-secret credentials to test"), None);
+    }
+    if f.unreachable {
+        return (
+            Check::new(
+                name,
+                Status::Unknown,
+                format!("not tested: {} does not answer from here", f.image.host),
+            ),
+            None,
+        );
     }
     let host = f.image.api_host();
     let mut evidence = Vec::new();
