@@ -76,3 +76,86 @@ pub fn checkable<'a>(ctx: &AlertContext, alerts: &'a [Alert]) -> (Vec<&'a Alert>
     }
     (ok, skipped)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn target(extra_endpoints: &str) -> Target {
+        let path =
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/targets/aks-example.yaml"));
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("endpoints:\n", &format!("endpoints:\n{extra_endpoints}"));
+        let loaded = crate::scenario::load_str(path, &text).unwrap();
+        loaded.targets.into_iter().next().unwrap().target
+    }
+
+    fn alerts(kind: &str) -> Vec<Alert> {
+        let a = match kind {
+            "log-analytics" => {
+                serde_json::json!({"kind": kind, "name": "k", "deadline": "1m", "query": "KubeEvents"})
+            }
+            _ => {
+                serde_json::json!({"kind": "prometheus", "name": "p", "deadline": "1m", "query": "up"})
+            }
+        };
+        vec![serde_json::from_value(a).unwrap()]
+    }
+
+    #[test]
+    fn endpoints_become_clients() {
+        let t = target(
+            "  prometheus: http://prom.monitoring:9090\n  alertmanager: http://am.monitoring:9093/am\n",
+        );
+        let ctx = from_target(
+            &t,
+            &alerts("prometheus"),
+            reqwest::Client::new(),
+            None,
+            0.05,
+            RetryPolicy::fast(),
+        )
+        .unwrap();
+        assert_eq!(ctx.prometheus.as_ref().unwrap().base(), "http://prom.monitoring:9090/");
+        assert!(ctx.alertmanager.is_some());
+        assert!(ctx.log_analytics.is_none(), "no log-analytics alert: no token asked for");
+        assert_eq!(ctx.poll_interval, Duration::from_millis(250));
+        let la = alerts("log-analytics");
+        let (ok, skipped) = checkable(&ctx, &la);
+        assert!(ok.is_empty());
+        assert!(skipped[0].contains("logAnalyticsWorkspaceId"), "{skipped:?}");
+    }
+
+    #[test]
+    fn log_analytics_needs_a_credential() {
+        let t = target("");
+        assert!(t.endpoints.prometheus.is_none());
+        let e = from_target(
+            &t,
+            &alerts("log-analytics"),
+            reqwest::Client::new(),
+            None,
+            1.0,
+            RetryPolicy::fast(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("credential"), "{e}");
+        let cred = CredentialConfig::Static(crate::clients::SecretString::new("t"));
+        let ctx = from_target(
+            &t,
+            &alerts("log-analytics"),
+            reqwest::Client::new(),
+            Some(&cred),
+            1.0,
+            RetryPolicy::fast(),
+        )
+        .unwrap();
+        assert!(ctx.log_analytics.is_some());
+        assert!(ctx.prometheus.is_none());
+        let prom = alerts("prometheus");
+        let (ok, skipped) = checkable(&ctx, &prom);
+        assert!(ok.is_empty() && skipped[0].contains("endpoints.prometheus"), "{skipped:?}");
+    }
+}
