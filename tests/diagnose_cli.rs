@@ -144,6 +144,25 @@ async fn binary_diagnoses_a_pod_in_a_running_lab() {
             )),
         "{v:#}"
     );
+    // the same through a target file (as `run` writes it for the lab), credential and CA
+    // from the lab's variables in the environment
+    let facts = acr_chaos::engine::lab::LabFacts::from_lab(&lab);
+    let (target, _) = acr_chaos::engine::lab::write_target(&facts, tmp.path()).unwrap();
+    let vars = parse_env(&std::fs::read_to_string(tmp.path().join("lab.env")).unwrap());
+    let out = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["diagnose", "web", "-n", "shop", "--output", "json", "--target"])
+            .arg(&target)
+            .envs(vars.iter().filter(|(k, _)| k.starts_with("ACR_CHAOS_LAB_")))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let v2: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v2["checks"], v["checks"], "--target and --lab-state see the same");
     // unknown pod: exit 2
     let state = tmp.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {

@@ -378,7 +378,9 @@ async fn diagnose_names_cause_and_fix_for_each_builtin_fault() {
             }
         };
         let pod = pod.as_str();
+        let started = std::time::Instant::now();
         let d = diagnose::diagnose(&ctx, &ns, pod).await.expect("diagnosis");
+        eprintln!("{}: diagnosed in {:?}", case.name, started.elapsed());
         let text = diagnose::render::text(&d);
         eprintln!("===== {} ({reason}) =====\n{text}", case.name);
         let mut result = verdict(case, &d);
