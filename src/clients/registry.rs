@@ -78,7 +78,7 @@ impl RegistryClient {
     ) -> Result<Self, ClientError> {
         super::install_crypto_provider();
         let mut b = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none());
         if let Some(pem) = extra_ca_pem {
