@@ -434,3 +434,45 @@ async fn stale_lease_is_taken_over_only_after_recovering_the_dead_run() {
     assert_eq!(kubelet_acr_pull_count(&e), 1, "the dead run's detach was undone first");
     assert_eq!(snapshot(&e).await, before, "and nothing is left behind");
 }
+
+#[test]
+fn parallel_runs_namespace_local_scenarios_beside_registry_ones_but_never_two_registry_ones() {
+    require_lab!();
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = bin();
+    cmd.current_dir(dir.path()).arg("run");
+    for s in [
+        "acr-detach",
+        "registry-firewall-deny",
+        "private-registry-no-secret",
+        "pull-secret-missing",
+    ] {
+        cmd.arg(root().join(format!("scenarios/{s}.yaml")));
+    }
+    let out = cmd.args(["--quiet", "--parallel", "3", "--report-dir", "reports"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report_dir =
+        std::fs::read_dir(dir.path().join("reports")).unwrap().next().unwrap().unwrap().path();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap())
+            .unwrap();
+    // [start, end] of each scenario from its events
+    let span = |name: &str| {
+        let at: Vec<chrono::DateTime<chrono::FixedOffset>> = report["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["scenario"] == name)
+            .filter_map(|e| {
+                e["at"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            })
+            .collect();
+        (*at.first().unwrap(), *at.last().unwrap())
+    };
+    let (detach_start, detach_end) = span("acr-detach");
+    let (fw_start, fw_end) = span("registry-firewall-deny");
+    let (local_start, _) = span("private-registry-no-secret");
+    assert!(fw_start > detach_end || detach_start > fw_end, "two registry scenarios overlapped");
+    assert!(local_start < detach_end, "a namespace-local scenario ran beside acr-detach");
+}
