@@ -30,7 +30,8 @@ test: deps
 
 ## bench: benchmarks; figures written to reports/bench.json.
 bench: deps
-	$(CARGO) run --release --quiet --bin acr-chaos-bench -- --out reports/bench.json
+	$(CARGO) build --release --workspace --bins
+	./target/release/acr-chaos-bench --out reports/bench.json
 
 ## lint: formatting and clippy, warnings are errors.
 lint:

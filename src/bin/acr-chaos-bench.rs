@@ -119,7 +119,11 @@ async fn bench_lab() -> Value {
     let mut error = None;
     for i in 0..3 {
         let t = Instant::now();
-        match acr_chaos_lab::lab::Lab::builder().state_dir(dir.join(format!("lab{i}"))).start().await {
+        match acr_chaos_lab::lab::Lab::builder()
+            .state_dir(dir.join(format!("lab{i}")))
+            .start()
+            .await
+        {
             Ok(lab) => {
                 startups.push(ms(t.elapsed()));
                 lab.stop().await;
