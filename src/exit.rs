@@ -42,7 +42,9 @@ impl ExitCode {
             ExitCode::Success => "all scenarios passed",
             ExitCode::ExpectationFailed => "an expectation failed",
             ExitCode::InvalidInput => "invalid input or configuration, or a guard rail refused",
-            ExitCode::RestoreFailed => "a restore failed: the environment may still be faulty (run `acr-chaos recover`)",
+            ExitCode::RestoreFailed => {
+                "a restore failed: the environment may still be faulty (run `acr-chaos recover`)"
+            }
             ExitCode::Interrupted => "interrupted (changes were restored)",
         }
     }
