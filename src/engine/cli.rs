@@ -337,6 +337,7 @@ async fn live_run(
         kube: c.kube.clone(),
         secret_source_namespace: jns.clone(),
         settle: Duration::from_secs(3),
+        reprobe_interval: super::probe::REPROBE_INTERVAL.mul_f64(env.time_scale.clamp(0.001, 1.0)),
     });
     let all_alerts: Vec<crate::scenario::Alert> =
         planned.iter().flat_map(|p| p.plan.alerts.iter().cloned()).collect();

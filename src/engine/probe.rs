@@ -19,6 +19,9 @@ pub enum Goal {
     Pulls,
     /// The pull fails; `causes` are the expected ones (used to settle early).
     Fails { causes: Vec<String> },
+    /// Whichever comes first: the image pulls, or the pull fails with a message. The
+    /// observation tells which (`waiting_reason` is `None` when it pulled).
+    Settles,
 }
 
 /// One probe request.
@@ -81,7 +84,14 @@ pub struct KubeProber {
     pub secret_source_namespace: String,
     /// How long a failure is watched for the expected causes to show before settling.
     pub settle: Duration,
+    /// The least time between two probe pods of one request. While a fault has not yet
+    /// taken effect (RBAC and token caches: minutes on Azure) every probe pulls fine and
+    /// is replaced; this keeps that from becoming a pod (and pull) storm on the cluster.
+    pub reprobe_interval: Duration,
 }
+
+/// The default least time between re-probes on a real cluster (scaled on the lab).
+pub const REPROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 fn failing(obs: &Observation) -> bool {
     obs.waiting_reason.is_some() && obs.message.is_some() && !obs.causes.is_empty()
@@ -134,8 +144,18 @@ impl Prober for KubeProber {
         let start = Instant::now();
         let deadline = start + req.deadline;
         let mut attempt = 0u32;
+        let mut last_created: Option<Instant> = None;
         loop {
             attempt += 1;
+            if let Some(last) = last_created {
+                // Pacing between re-probes (not polling: each probe is watched).
+                let at = (last + self.reprobe_interval).min(deadline);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = cancel.changed() => {}
+                }
+            }
+            last_created = Some(Instant::now());
             let name = label_value(&format!("{}-{attempt}", req.name));
             let spec = ProbeSpec {
                 name: name.clone(),
@@ -176,6 +196,11 @@ impl Prober for KubeProber {
                         }
                     }
                     Goal::Fails { .. } => Step::Keep,
+                    Goal::Settles if st.running() => Step::Stop,
+                    Goal::Settles if obs.waiting_reason.is_some() && obs.message.is_some() => {
+                        Step::Stop
+                    }
+                    Goal::Settles => Step::Keep,
                 },
             )
             .await;
