@@ -114,14 +114,48 @@ fn built_in_scenario_passes_on_the_lab(#[case] name: &str) {
     run_built_in(name);
 }
 
-/// Known broken on the lab: the scenario's ACR token `acr-chaos-probe` is not in the lab
-/// world, and on an attached cluster the kubelet falls back to the node's ACR credentials,
-/// so an expired pull secret for the attached registry never fails the pull. Needs a
-/// registry the kubelet identity cannot pull from. Run with `--ignored`.
+/// On a registry the cluster is attached to, the kubelet falls back to the node's ACR
+/// credentials, so a pull-secret fault cannot show: the engine's preflight probes with a
+/// bogus pull secret, sees the pull succeed and skips the scenario (no change made).
 #[test]
-#[ignore = "needs an ACR token and a registry the kubelet identity cannot pull from (see doc)"]
-fn pull_secret_expired_on_the_lab() {
-    run_built_in("pull-secret-expired");
+fn pull_secret_fault_on_the_attached_registry_is_skipped() {
+    require_lab!();
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let builtin =
+        std::fs::read_to_string(root().join("scenarios/pull-secret-expired.yaml")).unwrap();
+    let mut yaml = String::new();
+    for line in builtin.lines() {
+        let t = line.trim_start();
+        let indent = &line[..line.len() - t.len()];
+        if t.starts_with("image:") {
+            yaml.push_str(&format!("{indent}image: target:acr\n"));
+        } else if t.starts_with("token:") {
+            yaml.push_str(&format!("{indent}token: probe-pull\n"));
+        } else if !t.starts_with("registry:") {
+            yaml.push_str(line);
+            yaml.push('\n');
+        }
+    }
+    let scenario = dir.path().join("attached.yaml");
+    std::fs::write(&scenario, yaml).unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&scenario)
+        .args(["--report-dir", "reports"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let reports = all_text(&dir.path().join("reports"));
+    assert_eq!(out.status.code(), Some(0), "a skipped scenario does not fail the run:\n{stderr}");
+    assert!(
+        stderr.contains("with its node identity, so a pull-secret fault cannot break pulls there"),
+        "the skip says why:\n{stderr}"
+    );
+    assert!(stderr.contains("finished: skipped"), "{stderr}");
+    assert!(reports.contains("<skipped"), "junit marks it skipped");
+    assert!(!stderr.contains("generated password2"), "nothing injected:\n{stderr}");
 }
 
 fn run_built_in(name: &str) {

@@ -245,6 +245,23 @@ pub async fn run(
         }
         Err(e) => return finish_error(svc, name, &env, Stage::Preflight, e, ns_entry, out).await,
     }
+    if fault.masked_by_node_credentials() {
+        let faulted_image = fault.probe(&env, &plan.probe, Phase::Faulted).image;
+        match node_credentials_mask(svc, plan, &env, &faulted_image, &mut listener).await {
+            Ok(None) => {}
+            Ok(Some(message)) => {
+                emit(EventKind::Note { message });
+                cleanup(svc, name, &env, ns_entry).await;
+                out.verdict = Verdict::Skipped;
+                emit(EventKind::ScenarioFinished { verdict: Verdict::Skipped });
+                return out;
+            }
+            Err((interrupted, e)) => {
+                out.interrupted = interrupted;
+                return finish_error(svc, name, &env, Stage::Preflight, e, ns_entry, out).await;
+            }
+        }
+    }
 
     use crate::alerts::AlertPhase;
     let mut alerts_ok = check_alerts(svc, plan, &env, AlertPhase::Baseline).await;
@@ -400,6 +417,60 @@ pub async fn run(
     out
 }
 
+/// Name of the deliberately bogus pull secret of the masking check.
+pub const BOGUS_PULL_SECRET: &str = "acr-chaos-bogus-pull-secret";
+
+/// The registry host of an image reference (`None` for a Docker Hub short name).
+pub fn image_host(image: &str) -> Option<&str> {
+    let (first, _) = image.split_once('/')?;
+    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
+}
+
+/// Whether node credentials mask a pull-secret fault on this target: probe `image` with
+/// only a deliberately bogus pull secret for its registry. `Ok(Some(note))` when the
+/// image still pulls (the scenario cannot show its fault here), `Ok(None)` when the pull
+/// fails as a pull-secret fault needs, `Err((interrupted, error))` otherwise.
+async fn node_credentials_mask(
+    svc: &Services,
+    plan: &ScenarioPlan,
+    env: &Env,
+    image: &str,
+    listener: &mut Listener,
+) -> Result<Option<String>, (bool, String)> {
+    let Some(host) = image_host(image) else { return Ok(None) };
+    let secret = crate::clients::kube::docker_config_secret(
+        BOGUS_PULL_SECRET,
+        host,
+        "acr-chaos-bogus",
+        "acr-chaos-deliberately-wrong-password",
+        &svc.run_id,
+    );
+    svc.kube.put_secret(&env.run_namespace, &secret).await.map_err(|e| {
+        (false, format!("create Secret {}/{BOGUS_PULL_SECRET}: {e}", env.run_namespace))
+    })?;
+    let req = ProbeRequest {
+        namespace: env.run_namespace.clone(),
+        name: "probe-masking".into(),
+        plan: ProbePlan { image: image.to_string(), pull_secrets: vec![BOGUS_PULL_SECRET.into()] },
+        node_selector: plan.node_selector.clone(),
+        run_id: svc.run_id.clone(),
+        scenario: plan.name.clone(),
+        goal: Goal::Settles,
+        deadline: svc.preflight_deadline,
+    };
+    let r = svc.prober.probe(req, svc.cancel.clone(), listener).await.map_err(|e| (false, e))?;
+    match r.end {
+        ProbeEnd::Interrupted => Err((true, "interrupted".into())),
+        ProbeEnd::Met if r.observation.waiting_reason.is_none() => Ok(Some(format!(
+            "the cluster pulls {host} with its node identity, so a pull-secret fault cannot break pulls there \
+             (a probe of {image} with a bogus pull secret still pulled); point the scenario's probe image \
+             (a target probeImages alias) at a registry the cluster is not attached to"
+        ))),
+        // it failed (or never settled): the fault's own probe decides
+        _ => Ok(None),
+    }
+}
+
 /// Apply every journaled undo of a scenario in reverse order; a failing undo does not
 /// stop the others. Each applied undo is checked.
 pub async fn restore(svc: &Services, ctx: &Ctx<'_>, journaled: &[(u32, Undo)]) -> Vec<UndoOutcome> {
@@ -484,4 +555,18 @@ async fn finish_error(
     out.verdict = Verdict::Error;
     svc.sink.emit(Event::scenario(name, EventKind::ScenarioFinished { verdict: Verdict::Error }));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_host;
+
+    #[test]
+    fn image_hosts() {
+        assert_eq!(image_host("acr.azurecr.io/probe/hello:v1"), Some("acr.azurecr.io"));
+        assert_eq!(image_host("127.0.0.1:5000/x:1"), Some("127.0.0.1:5000"));
+        assert_eq!(image_host("localhost/x"), Some("localhost"));
+        assert_eq!(image_host("library/nginx:1"), None);
+        assert_eq!(image_host("nginx"), None);
+    }
 }

@@ -115,6 +115,15 @@ pub trait Fault: Send + Sync {
     fn probe(&self, _env: &Env, base: &ProbePlan, _phase: Phase) -> ProbePlan {
         base.clone()
     }
+    /// Whether node credentials can mask this fault: the kubelet tries the node's own
+    /// registry credentials (the kubelet identity through the ACR credential provider)
+    /// besides the pod's pull secrets, so a broken pull secret never fails a pull from a
+    /// registry the cluster is attached to. When true, the engine checks in preflight
+    /// that a deliberately bogus pull secret breaks the faulted probe's pull on this
+    /// target, and skips the scenario when it does not.
+    fn masked_by_node_credentials(&self) -> bool {
+        false
+    }
     /// Record the prior state. May create backups (e.g. a copy of a Secret); changes
     /// nothing that matters to pulls.
     async fn snapshot(&self, ctx: &Ctx<'_>) -> Result<Vec<Undo>, FaultError>;

@@ -29,6 +29,9 @@ impl Fault for PullSecretExpired {
     fn kind(&self) -> &'static str {
         "pull-secret-expired"
     }
+    fn masked_by_node_credentials(&self) -> bool {
+        true
+    }
     fn locks(&self, env: &Env) -> Vec<Lock> {
         // regenerating a token password is a registry-wide change for that token
         vec![Lock::Registry(

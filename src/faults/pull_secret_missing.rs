@@ -14,6 +14,9 @@ impl Fault for PullSecretMissing {
     fn kind(&self) -> &'static str {
         "pull-secret-missing"
     }
+    fn masked_by_node_credentials(&self) -> bool {
+        true
+    }
     fn locks(&self, _env: &Env) -> Vec<super::Lock> {
         vec![]
     }

@@ -53,6 +53,9 @@ impl Fault for PullSecretWrong {
     fn kind(&self) -> &'static str {
         "pull-secret-wrong"
     }
+    fn masked_by_node_credentials(&self) -> bool {
+        true
+    }
     fn locks(&self, _env: &Env) -> Vec<super::Lock> {
         vec![]
     }
