@@ -276,6 +276,7 @@ async fn diagnose_names_cause_and_fix_for_each_builtin_fault() {
                 Box::new(PullSecretExpired {
                     token: "probe-pull".into(),
                     expiry: Duration::from_secs(2),
+                    registry_id: None,
                 }),
             ],
             private: false,

@@ -110,6 +110,7 @@ fn assert_no_secret(what: &str, text: &str) {
 #[case("role-assignment-delete")]
 #[case("network-path-cut")]
 #[case("pull-secret-wrong")]
+#[case("pull-secret-expired")]
 fn built_in_scenario_passes_on_the_lab(#[case] name: &str) {
     run_built_in(name);
 }
@@ -132,7 +133,7 @@ fn pull_secret_fault_on_the_attached_registry_is_skipped() {
             yaml.push_str(&format!("{indent}image: target:acr\n"));
         } else if t.starts_with("token:") {
             yaml.push_str(&format!("{indent}token: probe-pull\n"));
-        } else if !t.starts_with("registry:") {
+        } else if !t.starts_with("registry:") && !t.starts_with("pullSecrets:") {
             yaml.push_str(line);
             yaml.push('\n');
         }

@@ -82,8 +82,16 @@ fn probe_images_resolve_against_the_example_target() {
             Fault::ImageTagMissing(f) => {
                 assert_eq!(image, format!("myacr.azurecr.io/probe/busybox:{}", f.tag));
             }
-            Fault::PrivateRegistryNoSecret(_) | Fault::PullSecretMissing(_) => {
+            Fault::PrivateRegistryNoSecret(_)
+            | Fault::PullSecretMissing(_)
+            | Fault::PullSecretWrong(_) => {
                 assert!(image.starts_with("docker.io/"), "{image}");
+            }
+            // a registry the cluster is not attached to (node credentials mask it elsewhere)
+            Fault::PullSecretExpired(f) => {
+                assert_eq!(image, "myteamacr.azurecr.io/team/app:1.0");
+                let alias = f.registry.as_ref().expect("names its registry").to_string();
+                assert!(target.azure.registries.contains_key(&alias), "{alias}");
             }
             _ => assert_eq!(image, "myacr.azurecr.io/probe/busybox:1.36"),
         }

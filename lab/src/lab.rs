@@ -24,6 +24,7 @@ use crate::tls::{LabCa, TlsError};
 use crate::world::World;
 
 mod support;
+mod team;
 pub use support::{ChaosPrincipal, default_state_dir, load_world, render_env};
 
 /// Issuer of the ACR front door's JWTs (as ACR's own tokens say).
@@ -182,7 +183,10 @@ impl LabBuilder {
             (None, Some(w)) => w,
             (None, None) => World::default_world(),
         };
-        for image in world.registry.images.iter().chain(&world.private_registry.images) {
+        let team_images = world.team_registry.iter().flat_map(|t| &t.images);
+        for image in
+            world.registry.images.iter().chain(&world.private_registry.images).chain(team_images)
+        {
             oci::split_reference(image).map_err(|e| LabError::World {
                 path: self.world_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
                 message: format!("registry images: {e}"),
@@ -208,6 +212,7 @@ impl LabBuilder {
         let login_server = world.registry.login_server.clone();
         let hub_host = world.private_registry.host.clone();
         let hub_spec = world.private_registry.clone();
+        let team_login_server = world.team_registry.as_ref().map(|t| t.login_server.clone());
         let state = State::shared(world, options);
         let knobs = Knobs::new();
         for (endpoint, knob) in self.knobs {
@@ -251,11 +256,21 @@ impl LabBuilder {
             signing_cert_pem: hub_signer.cert_pem().to_string(),
             start_timeout: timeout,
         };
-        let (registry, hub_registry) = tokio::join!(
+        let team_cfg = team_login_server
+            .as_ref()
+            .map(|l| team::registry_config(&dir, l, &acr_signer, timeout));
+        let team_start = async {
+            match &team_cfg {
+                Some(cfg) => Registry::start_on_free_port(cfg).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (registry, hub_registry, team_registry) = tokio::join!(
             Registry::start_on_free_port(&acr_cfg),
-            Registry::start_on_free_port(&hub_cfg)
+            Registry::start_on_free_port(&hub_cfg),
+            team_start
         );
-        let (registry, hub_registry) = (registry?, hub_registry?);
+        let (registry, hub_registry, team_registry) = (registry?, hub_registry?, team_registry?);
 
         // Front doors.
         let fd = FrontDoor::new(
@@ -273,11 +288,24 @@ impl LabBuilder {
         );
         let hub_tls = ca.rustls_server_config(&[&hub_host, "localhost"], &local_ips)?;
         let hub = serve_tls(hub_router, hub_tls, loopback).await.map_err(io_err(&dir))?;
+        let team = match team_registry {
+            Some(r) => {
+                let (signer, lifetimes) = (&acr_signer, &self.lifetimes);
+                team::serve(&state, signer, lifetimes, &knobs, &ca, &dir, r, self.seed_images)
+                    .await?
+            }
+            None => None,
+        };
         {
             let mut st = state.write();
             st.arm_base_url = Some(format!("https://{}", arm.addr));
             st.authority_host = Some(format!("https://{}", entra.addr));
-            st.registry_ports = vec![acr.addr.port()];
+            // An NSG outbound deny towards the registries cuts every ACR, as the
+            // `AzureContainerRegistry` service tag does.
+            st.registry_ports = std::iter::once(acr.addr)
+                .chain(team.as_ref().map(|t| t.served.addr))
+                .map(|a| a.port())
+                .collect();
         }
 
         // Probe images.
@@ -299,7 +327,7 @@ impl LabBuilder {
 
         // containerd (the kubelet emulator's runtime), optional here.
         let containerd = if self.containerd || self.kubelet {
-            let opts = ContainerdOptions::new(&dir)
+            let mut opts = ContainerdOptions::new(&dir)
                 .host(RegistryHost {
                     host: login_server.clone(),
                     endpoint: format!("https://{}", acr.addr),
@@ -312,6 +340,14 @@ impl LabBuilder {
                     ca_file: Some(ca_path.clone()),
                     plain_http: false,
                 });
+            if let Some(t) = &team {
+                opts = opts.host(RegistryHost {
+                    host: t.login_server.clone(),
+                    endpoint: format!("https://{}", t.served.addr),
+                    ca_file: Some(ca_path.clone()),
+                    plain_http: false,
+                });
+            }
             Some(Containerd::start(opts).await?)
         } else {
             None
@@ -322,7 +358,12 @@ impl LabBuilder {
         let kubelet = match (&containerd, self.kubelet) {
             (Some(ctd), true) => {
                 let world = state.read().world.clone();
-                let front_doors = [(login_server.clone(), format!("https://{}", acr.addr))].into();
+                let mut front_doors: std::collections::HashMap<String, String> =
+                    [(login_server.clone(), format!("https://{}", acr.addr))].into();
+                if let Some(t) = &team {
+                    front_doors
+                        .insert(t.login_server.clone(), format!("https://{}", t.served.addr));
+                }
                 let authority = format!("https://{}", entra.addr);
                 let (store, ca_pem) = (kube.store().clone(), ca.cert_pem());
                 let k = crate::kubelet::Kubelet::start_in_lab(
@@ -362,6 +403,7 @@ impl LabBuilder {
             kubelet,
             containerd,
             kube,
+            team,
             registry,
             hub_registry,
             acr,
@@ -393,6 +435,7 @@ pub struct Lab {
     kubelet: Option<crate::kubelet::Kubelet>,
     containerd: Option<Containerd>,
     kube: crate::kube::LabKube,
+    team: Option<team::Team>,
     registry: Registry,
     hub_registry: Registry,
     acr: Served,
@@ -457,7 +500,24 @@ impl Lab {
     }
     /// `(host name in image references, where it really listens)` for every registry host.
     pub fn registry_hosts(&self) -> Vec<(String, SocketAddr)> {
-        vec![(self.login_server.clone(), self.acr.addr), (self.hub_host.clone(), self.hub.addr)]
+        let mut hosts = vec![
+            (self.login_server.clone(), self.acr.addr),
+            (self.hub_host.clone(), self.hub.addr),
+        ];
+        hosts.extend(self.team.as_ref().map(|t| (t.login_server.clone(), t.served.addr)));
+        hosts
+    }
+    /// The team registry's login server (`acrchaosteam.azurecr.io`), when the world has one.
+    pub fn team_login_server(&self) -> Option<&str> {
+        self.team.as_ref().map(|t| t.login_server.as_str())
+    }
+    /// `https://127.0.0.1:port` of the team registry's front door.
+    pub fn team_registry_url(&self) -> Option<String> {
+        self.team.as_ref().map(|t| t.served.url("https"))
+    }
+    /// The team registry's ARM id, when the world has one.
+    pub fn team_registry_id(&self) -> Option<String> {
+        self.state.read().world.registry_id_of(crate::world::RegistryRef::Team)
     }
     /// ARM endpoint (`https://127.0.0.1:port`).
     pub fn arm_endpoint(&self) -> String {
@@ -472,7 +532,8 @@ impl Lab {
         self.registry.addr()
     }
     pub fn registry_pids(&self) -> Vec<u32> {
-        self.registry.pid().into_iter().chain(self.hub_registry.pid()).collect()
+        let team = self.team.as_ref().and_then(|t| t.registry.pid());
+        self.registry.pid().into_iter().chain(self.hub_registry.pid()).chain(team).collect()
     }
     /// The ACR token signer (issue tokens in tests and benches).
     pub fn acr_signer(&self) -> &TokenSigner {
@@ -533,6 +594,14 @@ impl Lab {
             ("ACR_CHAOS_LAB_REGISTRY_ID", self.registry_id()),
             ("ACR_CHAOS_LAB_CLUSTER_ID", self.cluster_id()),
         ];
+        if let (Some(host), Some(url)) = (self.team_login_server(), self.team_registry_url()) {
+            vars.push(("ACR_CHAOS_LAB_TEAM_REGISTRY", host.to_string()));
+            vars.push(("ACR_CHAOS_LAB_TEAM_REGISTRY_URL", url));
+            vars.push((
+                "ACR_CHAOS_LAB_TEAM_REGISTRY_ID",
+                self.team_registry_id().unwrap_or_default(),
+            ));
+        }
         if let Some(c) = &self.containerd {
             vars.push(("ACR_CHAOS_LAB_CONTAINERD_SOCKET", c.socket().display().to_string()));
         }
@@ -565,8 +634,17 @@ impl Lab {
         }
         self.registry.stop();
         self.hub_registry.stop();
+        let team = self.team.take().map(|mut t| {
+            t.registry.stop();
+            t.served
+        });
         let Lab { acr, hub, arm, entra, kube, .. } = self;
         tokio::join!(
+            async {
+                if let Some(t) = team {
+                    t.shutdown().await
+                }
+            },
             acr.shutdown(),
             hub.shutdown(),
             arm.shutdown(),

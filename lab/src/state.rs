@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::world::{NetworkRuleSet, Principal, TokenPassword, World, roles};
 
+mod registries;
+
 /// The state every lab server shares.
 pub type SharedState = Arc<RwLock<State>>;
 
@@ -326,6 +328,8 @@ pub struct State {
     pub registry_network: RegistryNetwork,
     pub pending_registry_updates: Vec<PendingRegistryUpdate>,
     pub tokens: Vec<RegistryToken>,
+    /// Tokens of the world's team registry (see [`State::tokens_of`]).
+    pub team_tokens: Vec<RegistryToken>,
     pub nsg_rules: Vec<SecurityRule>,
     /// Long-running operations by id (lowercase).
     pub operations: HashMap<String, Operation>,
@@ -367,18 +371,12 @@ impl State {
                 deleted_at: None,
             })
             .collect();
-        let tokens = world
-            .registry
-            .tokens
-            .iter()
-            .map(|t| RegistryToken {
-                name: t.name.clone(),
-                repositories: t.repositories.clone(),
-                status: t.status.to_ascii_lowercase(),
-                creation_date: now,
-                passwords: t.passwords.clone(),
-            })
-            .collect();
+        let tokens = registries::tokens_from_spec(&world.registry.tokens, now);
+        let team_tokens = world
+            .team_registry
+            .as_ref()
+            .map(|t| registries::tokens_from_spec(&t.tokens, now))
+            .unwrap_or_default();
         let registry_network = RegistryNetwork {
             public_network_access: world.registry.public_network_access.clone(),
             network_rule_set: world.registry.network_rule_set.clone(),
@@ -389,6 +387,7 @@ impl State {
             registry_network,
             pending_registry_updates: Vec::new(),
             tokens,
+            team_tokens,
             nsg_rules: Vec::new(),
             operations: HashMap::new(),
             registry_ports: Vec::new(),
@@ -517,22 +516,7 @@ impl State {
 
     /// `publicNetworkAccess` + `networkRuleSet` applied to a client address.
     pub fn network_allows(&self, client_ip: IpAddr) -> Result<(), DenyReason> {
-        let net = self.effective_registry_network();
-        if net.public_network_access.eq_ignore_ascii_case("Disabled") {
-            return Err(DenyReason::PublicNetworkAccessDisabled);
-        }
-        let rules = &net.network_rule_set;
-        if !rules.default_action.eq_ignore_ascii_case("Deny") {
-            return Ok(());
-        }
-        let client = match client_ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(client_ip),
-            v4 => v4,
-        };
-        let allowed = rules.ip_rules.iter().any(|rule| {
-            rule.action.eq_ignore_ascii_case("Allow") && ip_rule_matches(&rule.value, client)
-        });
-        if allowed { Ok(()) } else { Err(DenyReason::NotInIpRules(client)) }
+        network_allows_with(self.effective_registry_network(), client_ip)
     }
 
     // ---- registry tokens --------------------------------------------------------------
@@ -551,29 +535,7 @@ impl State {
         token_name: &str,
         password: &str,
     ) -> Result<&RegistryToken, TokenError> {
-        let token = self
-            .token(token_name)
-            .ok_or_else(|| TokenError::UnknownToken(token_name.to_string()))?;
-        if !token.status.eq_ignore_ascii_case("enabled") {
-            return Err(TokenError::Disabled(token.name.clone()));
-        }
-        let matching = token
-            .passwords
-            .iter()
-            .find(|p| constant_time_eq(p.value.as_bytes(), password.as_bytes()));
-        let Some(pw) = matching else {
-            return Err(TokenError::WrongPassword(token.name.clone()));
-        };
-        if let Some(expiry) = pw.expiry
-            && self.clock.utc_now() >= expiry
-        {
-            return Err(TokenError::Expired {
-                token: token.name.clone(),
-                password: pw.name.clone(),
-                expiry,
-            });
-        }
-        Ok(token)
+        self.authenticate_token_in(crate::world::RegistryRef::Main, token_name, password)
     }
 
     /// Token login plus repository scope.
@@ -593,6 +555,25 @@ impl State {
             })
         }
     }
+}
+
+/// `publicNetworkAccess` + `networkRuleSet` of `net` applied to a client address.
+fn network_allows_with(net: &RegistryNetwork, client_ip: IpAddr) -> Result<(), DenyReason> {
+    if net.public_network_access.eq_ignore_ascii_case("Disabled") {
+        return Err(DenyReason::PublicNetworkAccessDisabled);
+    }
+    let rules = &net.network_rule_set;
+    if !rules.default_action.eq_ignore_ascii_case("Deny") {
+        return Ok(());
+    }
+    let client = match client_ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(client_ip),
+        v4 => v4,
+    };
+    let allowed = rules.ip_rules.iter().any(|rule| {
+        rule.action.eq_ignore_ascii_case("Allow") && ip_rule_matches(&rule.value, client)
+    });
+    if allowed { Ok(()) } else { Err(DenyReason::NotInIpRules(client)) }
 }
 
 /// `configured × time_scale` (a non-finite or negative scale counts as 1).

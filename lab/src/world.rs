@@ -33,6 +33,20 @@ pub struct World {
     pub role_assignments: Vec<RoleAssignmentSpec>,
     pub nsg: NsgSpec,
     pub private_registry: PrivateRegistrySpec,
+    /// A second ACR in the resource group that the cluster is NOT attached to (a team's
+    /// registry pulled with ACR token credentials in a pull secret): the kubelet identity
+    /// has no role there, so only a pod's pull secret can pull from it.
+    #[serde(default)]
+    pub team_registry: Option<RegistrySpec>,
+}
+
+/// Which of the world's registries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RegistryRef {
+    /// `registry`: the one the cluster is attached to.
+    Main,
+    /// `teamRegistry`: not attached.
+    Team,
 }
 
 fn default_location() -> String {
@@ -274,6 +288,34 @@ impl World {
                 )?;
             }
         }
+        if let Some(team) = &self.team_registry {
+            let n = &team.name;
+            if !(5..=50).contains(&n.len()) || !n.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(format!("teamRegistry.name: '{n}' must be 5-50 letters or digits"));
+            }
+            if n.eq_ignore_ascii_case(name)
+                || team.login_server.eq_ignore_ascii_case(&self.registry.login_server)
+            {
+                return Err(format!(
+                    "teamRegistry: '{n}' ({}) must differ from registry '{name}' ({})",
+                    team.login_server, self.registry.login_server
+                ));
+            }
+            for (i, t) in team.tokens.iter().enumerate() {
+                one_of(
+                    format!("teamRegistry.tokens[{i}].status"),
+                    &t.status,
+                    &["enabled", "disabled"],
+                )?;
+                for (j, p) in t.passwords.iter().enumerate() {
+                    one_of(
+                        format!("teamRegistry.tokens[{i}].passwords[{j}].name"),
+                        &p.name,
+                        &["password1", "password2"],
+                    )?;
+                }
+            }
+        }
         let k = &self.cluster.kubelet_identity;
         guid("cluster.kubeletIdentity.clientId", &k.client_id)?;
         guid("cluster.kubeletIdentity.objectId", &k.object_id)?;
@@ -306,6 +348,31 @@ impl World {
             "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}",
             self.subscription_id, self.resource_group, self.registry.name
         )
+    }
+
+    /// The spec of a registry (`None`: the world has no team registry).
+    pub fn registry_spec(&self, r: RegistryRef) -> Option<&RegistrySpec> {
+        match r {
+            RegistryRef::Main => Some(&self.registry),
+            RegistryRef::Team => self.team_registry.as_ref(),
+        }
+    }
+
+    /// The ARM id of a registry (both live in the world's resource group).
+    pub fn registry_id_of(&self, r: RegistryRef) -> Option<String> {
+        self.registry_spec(r).map(|spec| {
+            format!(
+                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}",
+                self.subscription_id, self.resource_group, spec.name
+            )
+        })
+    }
+
+    /// The registry with this resource name (case-insensitive).
+    pub fn registry_named(&self, name: &str) -> Option<RegistryRef> {
+        [RegistryRef::Main, RegistryRef::Team]
+            .into_iter()
+            .find(|r| self.registry_spec(*r).is_some_and(|s| s.name.eq_ignore_ascii_case(name)))
     }
 
     pub fn cluster_id(&self) -> String {

@@ -342,7 +342,7 @@ async fn lab_env_and_children_die_on_drop() {
     }
     assert!(env.contains(&format!("export ACR_CHAOS_LAB_REGISTRY_URL='{}'", lab.registry_url())));
     let pids = lab.registry_pids();
-    assert_eq!(pids.len(), 2);
+    assert_eq!(pids.len(), 3, "ACR, hub and the team registry");
     let url = lab.registry_url();
     drop(lab);
     for pid in pids {

@@ -54,7 +54,10 @@ pub fn plan(s: &Scenario, t: &Target) -> Result<Planned, String> {
         recovery_deadline: s.recovery.deadline.into(),
         alerts: s.alerts.clone(),
     };
-    Ok(Planned { plan, fault: faults::for_scenario(&s.fault) })
+    let registries = t.azure.registries.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    let fault = faults::for_scenario(&s.fault, &registries)
+        .map_err(|e| format!("scenario {}: fault {}: {e}", s.name, s.fault.kind()))?;
+    Ok(Planned { plan, fault })
 }
 
 /// Guard rails: the cluster and every ARM id the scenarios change must be allowlisted.

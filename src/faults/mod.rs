@@ -132,10 +132,27 @@ pub trait Fault: Send + Sync {
     async fn inject(&self, ctx: &Ctx<'_>, snapshot: &[Undo]) -> Result<Vec<String>, FaultError>;
 }
 
-/// Build the fault of a scenario.
-pub fn for_scenario(f: &crate::scenario::Fault) -> Box<dyn Fault> {
+/// Build the fault of a scenario. `registries` are the target's other registries by
+/// alias (`azure.registries`); a fault naming an alias not there is refused.
+pub fn for_scenario(
+    f: &crate::scenario::Fault,
+    registries: &std::collections::BTreeMap<String, String>,
+) -> Result<Box<dyn Fault>, String> {
     use crate::scenario::Fault as F;
-    match f {
+    let registry = |alias: &Option<crate::scenario::values::DnsLabel>| match alias {
+        None => Ok(None),
+        Some(a) => registries.get(&a.to_string()).cloned().map(Some).ok_or_else(|| {
+            format!(
+                "registry alias '{a}' is not in the target's azure.registries (defined: {})",
+                if registries.is_empty() {
+                    "none".to_string()
+                } else {
+                    registries.keys().cloned().collect::<Vec<_>>().join(", ")
+                }
+            )
+        }),
+    };
+    Ok(match f {
         F::AcrDetach(_) => Box::new(acr_detach::AcrDetach),
         F::RoleAssignmentDelete(p) => Box::new(role_assignment_delete::RoleAssignmentDelete {
             principal: match &p.principal {
@@ -156,6 +173,7 @@ pub fn for_scenario(f: &crate::scenario::Fault) -> Box<dyn Fault> {
         F::PullSecretExpired(p) => Box::new(pull_secret_expired::PullSecretExpired {
             token: p.token.to_string(),
             expiry: p.expiry.into(),
+            registry_id: registry(&p.registry)?,
         }),
         F::PullSecretWrong(p) => Box::new(pull_secret_wrong::PullSecretWrong {
             secret: p.secret.as_ref().map(|s| s.to_string()),
@@ -173,7 +191,7 @@ pub fn for_scenario(f: &crate::scenario::Fault) -> Box<dyn Fault> {
             rule_name: p.nsg_rule.name.to_string(),
             priority: p.nsg_rule.priority,
         }),
-    }
+    })
 }
 
 /// Scale a wait imposed by a fault (e.g. a credential expiry).

@@ -2,6 +2,8 @@
 //! shortly, write them as a dockerconfigjson Secret in the run namespace, wait for the
 //! expiry, then probe with that secret. Undo: delete the Secret. Use a token dedicated
 //! to acr-chaos: its `password2` is regenerated. Expected: `unauthorized-credentials`.
+//! The token lives in the target's registry, or in `registry_id` (a registry the cluster
+//! is not attached to: on the attached one the kubelet's node identity masks the fault).
 
 use super::{Ctx, Env, Fault, FaultError, Lock, Phase, ProbePlan, Undo};
 use crate::clients::kube::{docker_config_secret, label_value};
@@ -11,13 +13,38 @@ use std::time::Duration;
 pub struct PullSecretExpired {
     pub token: String,
     pub expiry: Duration,
+    /// ARM id of the registry holding the token; `None`: the target's registry.
+    pub registry_id: Option<String>,
 }
 
 const PASSWORD_NAME: &str = "password2";
 
 impl PullSecretExpired {
+    fn registry_id<'a>(&'a self, env: &'a Env) -> &'a str {
+        self.registry_id.as_deref().unwrap_or(&env.registry_id)
+    }
     fn token_id(&self, env: &Env) -> String {
-        format!("{}/tokens/{}", env.registry_id, self.token)
+        format!("{}/tokens/{}", self.registry_id(env), self.token)
+    }
+    /// The login server of the token's registry (the target's is resolved at connect).
+    async fn login_server(&self, ctx: &Ctx<'_>) -> Result<String, FaultError> {
+        let known = match &self.registry_id {
+            None => ctx.env.registry_login_server.clone(),
+            Some(id) => ctx
+                .arm
+                .get_registry(id)
+                .await?
+                .pointer("/properties/loginServer")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+        };
+        known.ok_or(FaultError::Precondition {
+            fault: "pull-secret-expired",
+            message: format!(
+                "the login server of registry {} is unknown",
+                self.registry_id(ctx.env)
+            ),
+        })
     }
     fn secret_name(&self) -> String {
         label_value(&format!("acr-chaos-expired-{}", self.token.to_ascii_lowercase()))
@@ -35,7 +62,7 @@ impl Fault for PullSecretExpired {
     fn locks(&self, env: &Env) -> Vec<Lock> {
         // regenerating a token password is a registry-wide change for that token
         vec![Lock::Registry(
-            format!("{}#token={}", env.registry_id, self.token).to_ascii_lowercase(),
+            format!("{}#token={}", self.registry_id(env), self.token).to_ascii_lowercase(),
         )]
     }
     fn arm_ids(&self, env: &Env) -> Vec<String> {
@@ -45,7 +72,7 @@ impl Fault for PullSecretExpired {
         vec![
             format!(
                 "POST {}/generateCredentials?api-version=2025-04-01 {{tokenId: {}, name: {PASSWORD_NAME}, expiry: now+{:?}}}",
-                env.registry_id,
+                self.registry_id(env),
                 self.token_id(env),
                 self.expiry
             ),
@@ -78,16 +105,14 @@ impl Fault for PullSecretExpired {
         }])
     }
     async fn inject(&self, ctx: &Ctx<'_>, _snapshot: &[Undo]) -> Result<Vec<String>, FaultError> {
-        let server = ctx.env.registry_login_server.clone().ok_or(FaultError::Precondition {
-            fault: "pull-secret-expired",
-            message: "the registry's login server is unknown".into(),
-        })?;
+        let server = self.login_server(ctx).await?;
+        let valid_for = super::scaled(self.expiry, ctx.env);
         let expiry = chrono::Utc::now()
-            + chrono::Duration::from_std(self.expiry).unwrap_or(chrono::Duration::seconds(5));
+            + chrono::Duration::from_std(valid_for).unwrap_or(chrono::Duration::seconds(5));
         let creds = ctx
             .arm
             .generate_credentials(
-                &ctx.env.registry_id,
+                self.registry_id(ctx.env),
                 &self.token_id(ctx.env),
                 expiry,
                 PASSWORD_NAME,

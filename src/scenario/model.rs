@@ -154,6 +154,12 @@ pub struct PullSecretExpired {
     pub token: AcrTokenName,
     /// How long the generated password is valid, e.g. `30s`.
     pub expiry: Duration,
+    /// Alias (in the target's `azure.registries`) of the registry holding the token;
+    /// default: the target's registry (`azure.registryId`). A pull-secret fault only shows
+    /// on a registry the cluster is NOT attached to (the kubelet also tries its node
+    /// identity), so point this and the probe image at such a registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<DnsLabel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]

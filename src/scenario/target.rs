@@ -113,6 +113,15 @@ pub struct AzureTarget {
     /// Log Analytics workspace (customer) id, for `log-analytics` alert assertions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_analytics_workspace_id: Option<Guid>,
+    /// Other registries by alias, for faults that name one (`pull-secret-expired`
+    /// `registry:`), e.g. a team registry the cluster is not attached to:
+    /// `team: /subscriptions/…/providers/Microsoft.ContainerRegistry/registries/<name>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {
+        "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        "x-acr-chaos-check": "dns-label",
+    }))]
+    pub registries: BTreeMap<String, ArmId>,
     pub credential: Credential,
 }
 

@@ -26,6 +26,7 @@ use http::{StatusCode, header};
 use crate::jwt::TokenSigner;
 use crate::knobs::Knobs;
 use crate::state::SharedState;
+use crate::world::RegistryRef;
 
 /// ACR's 401 body.
 pub const UNAUTHORIZED_BODY: &str = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required, visit https://aka.ms/acr/authorization for more information."}]}"#;
@@ -64,6 +65,8 @@ pub struct FrontDoor {
     pub(crate) lifetimes: Lifetimes,
     pub(crate) upstream: SocketAddr,
     pub(crate) client: proxy::UpstreamClient,
+    /// Which of the world's registries this front door serves.
+    pub(crate) registry: RegistryRef,
 }
 
 impl std::fmt::Debug for FrontDoor {
@@ -71,6 +74,7 @@ impl std::fmt::Debug for FrontDoor {
         f.debug_struct("FrontDoor")
             .field("login_server", &self.login_server)
             .field("upstream", &self.upstream)
+            .field("registry", &self.registry)
             .finish_non_exhaustive()
     }
 }
@@ -92,7 +96,28 @@ impl FrontDoor {
             lifetimes,
             upstream,
             client: proxy::upstream_client(),
+            registry: RegistryRef::Main,
         }
+    }
+
+    /// The front door of the world's team registry (`None` when the world has none).
+    pub fn team(
+        state: SharedState,
+        signer: Arc<TokenSigner>,
+        lifetimes: Lifetimes,
+        upstream: SocketAddr,
+    ) -> Option<FrontDoor> {
+        let login_server: Arc<str> =
+            state.read().world.team_registry.as_ref()?.login_server.clone().into();
+        Some(FrontDoor {
+            state,
+            signer,
+            login_server,
+            lifetimes,
+            upstream,
+            client: proxy::upstream_client(),
+            registry: RegistryRef::Team,
+        })
     }
 
     pub fn login_server(&self) -> &str {
@@ -123,7 +148,7 @@ async fn firewall(AxState(fd): AxState<FrontDoor>, req: Request, next: Next) -> 
     let ip = client_ip(&req);
     // `network_allows` reads the effective settings (pending ARM updates that are due
     // included), so a read lock is enough on this hot path.
-    let verdict = fd.state.read().network_allows(ip);
+    let verdict = fd.state.read().network_allows_in(fd.registry, ip);
     match verdict {
         Ok(()) => next.run(req).await,
         Err(reason) => {

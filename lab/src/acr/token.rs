@@ -20,6 +20,7 @@ use serde::Deserialize;
 use super::{FrontDoor, UNAUTHORIZED_BODY};
 use crate::jwt::Access;
 use crate::state::State;
+use crate::world::RegistryRef;
 
 /// The username that marks the password as an ACR refresh token.
 pub const NULL_GUID: &str = "00000000-0000-0000-0000-000000000000";
@@ -120,13 +121,18 @@ pub fn authenticate_basic(
         }
         return Ok(Caller::Principal { object_id: p.object_id.clone() });
     }
-    st.authenticate_token(user, password)
+    st.authenticate_token_in(fd.registry, user, password)
         .map(|t| Caller::Token { name: t.name.clone() })
         .map_err(|e| DenyError::BadCredentials(e.to_string()))
 }
 
 /// The actions `caller` gets on each requested scope (empty scopes are dropped).
-pub fn authorize(st: &State, caller: &Caller, scopes: &[Scope]) -> Vec<Access> {
+pub fn authorize(
+    st: &State,
+    registry: RegistryRef,
+    caller: &Caller,
+    scopes: &[Scope],
+) -> Vec<Access> {
     let mut out = Vec::new();
     for scope in scopes {
         let granted: Vec<String> = scope
@@ -134,13 +140,17 @@ pub fn authorize(st: &State, caller: &Caller, scopes: &[Scope]) -> Vec<Access> {
             .iter()
             .filter(|action| match (caller, scope.kind.as_str(), action.as_str()) {
                 (Caller::Anonymous, _, _) => false,
-                (Caller::Principal { object_id }, "repository", "pull") => st.can_pull(object_id),
-                (Caller::Principal { object_id }, "repository", "push" | "delete" | "*") => {
-                    st.can_push(object_id)
+                (Caller::Principal { object_id }, "repository", "pull") => {
+                    st.can_pull_in(registry, object_id)
                 }
-                (Caller::Principal { object_id }, "registry", _) => st.can_pull(object_id),
+                (Caller::Principal { object_id }, "repository", "push" | "delete" | "*") => {
+                    st.can_push_in(registry, object_id)
+                }
+                (Caller::Principal { object_id }, "registry", _) => {
+                    st.can_pull_in(registry, object_id)
+                }
                 (Caller::Token { name }, "repository", "pull") => {
-                    st.token(name).is_some_and(|t| t.allows_repository(&scope.name))
+                    st.token_in(registry, name).is_some_and(|t| t.allows_repository(&scope.name))
                 }
                 _ => false,
             })
@@ -183,7 +193,7 @@ pub fn grant(
         return Err(DenyError::Anonymous);
     }
     let st = fd.state.read();
-    let access = authorize(&st, &caller, scopes);
+    let access = authorize(&st, fd.registry, &caller, scopes);
     drop(st);
     if !scopes.is_empty() && access.is_empty() {
         return Err(DenyError::NoPermission);
@@ -343,7 +353,7 @@ pub async fn exchange(AxState(fd): AxState<FrontDoor>, Form(form): Form<Exchange
     let verified = {
         let st = fd.state.read();
         verify_entra(&st, aad, form.tenant.as_deref()).and_then(|oid| {
-            if st.can_pull(&oid) {
+            if st.can_pull_in(fd.registry, &oid) {
                 Ok((oid, st.world.tenant_id.clone()))
             } else {
                 Err(format!("principal '{oid}' has no pull permission on the registry"))

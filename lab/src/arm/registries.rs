@@ -14,7 +14,7 @@ use super::{
     unknown_path, with_async_operation, with_location,
 };
 use crate::state::{PendingRegistryUpdate, RegistryNetwork, RegistryToken, State};
-use crate::world::{IpRule, NetworkRuleSet, TokenPassword};
+use crate::world::{IpRule, NetworkRuleSet, RegistryRef, TokenPassword};
 
 const KIND: &str = "Microsoft.ContainerRegistry/registries";
 
@@ -30,52 +30,78 @@ pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
     if !kind.eq_ignore_ascii_case("registries") {
         return Err(unknown_path(ctx));
     }
-    if !name.eq_ignore_ascii_case(&state.world.registry.name) {
+    let Some((reg, registry_id)) =
+        state.world.registry_named(name).and_then(|r| Some((r, state.world.registry_id_of(r)?)))
+    else {
         return Err(ArmError::resource_not_found(KIND, name, &state.world.resource_group));
-    }
-    let registry_id = state.world.registry_id();
+    };
     let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
     match (lower.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), &ctx.method) {
         ([], &Method::GET) => {
             ctx.authorize_read(state, &registry_id, "Microsoft.ContainerRegistry/registries/read")?;
-            Ok(json_response(StatusCode::OK, registry_json(state, None)))
+            Ok(json_response(StatusCode::OK, registry_json(state, reg, None)))
         }
-        ([], &Method::PATCH) => patch_registry(state, ctx, &registry_id),
+        ([], &Method::PATCH) if reg == RegistryRef::Main => {
+            patch_registry(state, ctx, &registry_id)
+        }
+        ([], &Method::PATCH) => Err(ArmError::bad_request(
+            "BadRequest",
+            format!(
+                "The lab changes the network settings of registry '{}' only; '{name}' keeps those of its world spec.",
+                state.world.registry.name
+            ),
+        )),
         (["tokens"], &Method::GET) => {
             ctx.authorize_read(
                 state,
                 &registry_id,
                 "Microsoft.ContainerRegistry/registries/tokens/read",
             )?;
-            let value: Vec<Value> = state.tokens.iter().map(|t| token_json(state, t)).collect();
+            let value: Vec<Value> =
+                state.tokens_of(reg).iter().map(|t| token_json(&registry_id, t)).collect();
             Ok(json_response(StatusCode::OK, json!({ "value": value })))
         }
-        (["tokens", _], m) => token(state, ctx, &registry_id, rest[1], m),
-        (["generatecredentials"], &Method::POST) => generate_credentials(state, ctx, &registry_id),
+        (["tokens", _], m) => token(state, ctx, reg, &registry_id, rest[1], m),
+        (["generatecredentials"], &Method::POST) => {
+            generate_credentials(state, ctx, reg, &registry_id)
+        }
         ([], _) | (["tokens"], _) | (["generatecredentials"], _) => Err(method_not_allowed(ctx)),
         _ => Err(unknown_path(ctx)),
     }
 }
 
 /// The registry's ARM shape; `network` overrides the effective network settings.
-fn registry_json(state: &State, target: Option<(&RegistryNetwork, &str)>) -> Value {
+fn registry_json(
+    state: &State,
+    reg: RegistryRef,
+    target: Option<(&RegistryNetwork, &str)>,
+) -> Value {
     let w = &state.world;
+    let spec = w.registry_spec(reg).unwrap_or(&w.registry);
     let pending = state.pending_registry_updates.iter().any(|p| p.due > state.clock.now());
-    let (net, provisioning) = match target {
-        Some((net, p)) => (net, p),
-        None => {
+    let team_net;
+    let (net, provisioning) = match (target, reg) {
+        (Some((net, p)), _) => (net, p),
+        (None, RegistryRef::Main) => {
             (state.effective_registry_network(), if pending { "Updating" } else { "Succeeded" })
+        }
+        (None, RegistryRef::Team) => {
+            team_net = RegistryNetwork {
+                public_network_access: spec.public_network_access.clone(),
+                network_rule_set: spec.network_rule_set.clone(),
+            };
+            (&team_net, "Succeeded")
         }
     };
     json!({
-        "id": w.registry_id(),
-        "name": w.registry.name,
+        "id": w.registry_id_of(reg).unwrap_or_else(|| w.registry_id()),
+        "name": spec.name,
         "type": KIND,
         "location": w.location,
         "tags": {},
-        "sku": { "name": w.registry.sku, "tier": w.registry.sku },
+        "sku": { "name": spec.sku, "tier": spec.sku },
         "properties": {
-            "loginServer": w.registry.login_server,
+            "loginServer": spec.login_server,
             "creationDate": "2024-01-01T00:00:00.0000000Z",
             "provisioningState": provisioning,
             "adminUserEnabled": false,
@@ -201,18 +227,17 @@ fn patch_registry(state: &mut State, ctx: &Ctx, registry_id: &str) -> ArmResult 
     if delay.is_zero() {
         state.registry_network = target;
         state.pending_registry_updates.clear();
-        return Ok(json_response(StatusCode::OK, registry_json(state, None)));
+        return Ok(json_response(StatusCode::OK, registry_json(state, RegistryRef::Main, None)));
     }
     let due = state.clock.now() + delay;
     state.pending_registry_updates.push(PendingRegistryUpdate { due, network: target.clone() });
     let op = start_operation(state, None);
-    let body = registry_json(state, Some((&target, "Updating")));
+    let body = registry_json(state, RegistryRef::Main, Some((&target, "Updating")));
     let url = ctx.url(&format!("{registry_id}/operationStatuses/{op}"));
     Ok(with_async_operation(json_response(StatusCode::CREATED, body), &url, &retry_after(state)))
 }
 
-fn token_json(state: &State, t: &RegistryToken) -> Value {
-    let registry_id = state.world.registry_id();
+fn token_json(registry_id: &str, t: &RegistryToken) -> Value {
     json!({
         "id": format!("{registry_id}/tokens/{}", t.name),
         "name": t.name,
@@ -238,6 +263,7 @@ fn token_json(state: &State, t: &RegistryToken) -> Value {
 fn token(
     state: &mut State,
     ctx: &Ctx,
+    reg: RegistryRef,
     registry_id: &str,
     name: &str,
     method: &Method,
@@ -256,8 +282,8 @@ fn token(
                 registry_id,
                 "Microsoft.ContainerRegistry/registries/tokens/read",
             )?;
-            let t = state.token(name).ok_or_else(not_found)?;
-            Ok(json_response(StatusCode::OK, token_json(state, t)))
+            let t = state.token_in(reg, name).ok_or_else(not_found)?;
+            Ok(json_response(StatusCode::OK, token_json(registry_id, t)))
         }
         Method::PATCH => {
             ctx.authorize_write(
@@ -265,7 +291,7 @@ fn token(
                 registry_id,
                 "Microsoft.ContainerRegistry/registries/tokens/write",
             )?;
-            if state.token(name).is_none() {
+            if state.token_in(reg, name).is_none() {
                 return Err(not_found());
             }
             let body = ctx.json_body()?;
@@ -273,13 +299,16 @@ fn token(
                 Some(v) => Some(enum_value(v, "properties.status", &["enabled", "disabled"])?),
                 None => None,
             };
-            let t =
-                state.token_mut(name).ok_or_else(|| ArmError::invalid_body("token vanished"))?;
+            let t = state
+                .token_in_mut(reg, name)
+                .ok_or_else(|| ArmError::invalid_body("token vanished"))?;
             if let Some(s) = status {
                 t.status = s;
             }
-            let t = state.token(name).ok_or_else(|| ArmError::invalid_body("token vanished"))?;
-            Ok(json_response(StatusCode::OK, token_json(state, t)))
+            let t = state
+                .token_in(reg, name)
+                .ok_or_else(|| ArmError::invalid_body("token vanished"))?;
+            Ok(json_response(StatusCode::OK, token_json(registry_id, t)))
         }
         _ => Err(method_not_allowed(ctx)),
     }
@@ -291,7 +320,12 @@ fn random_password() -> String {
     (0..52).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
-fn generate_credentials(state: &mut State, ctx: &Ctx, registry_id: &str) -> ArmResult {
+fn generate_credentials(
+    state: &mut State,
+    ctx: &Ctx,
+    reg: RegistryRef,
+    registry_id: &str,
+) -> ArmResult {
     ctx.authorize_write(
         state,
         registry_id,
@@ -315,7 +349,7 @@ fn generate_credentials(state: &mut State, ctx: &Ctx, registry_id: &str) -> ArmR
             )
         })?
         .to_string();
-    if state.token(&token_name).is_none() {
+    if state.token_in(reg, &token_name).is_none() {
         return Err(ArmError::resource_not_found(
             "Microsoft.ContainerRegistry/registries/tokens",
             &token_name,
@@ -349,8 +383,9 @@ fn generate_credentials(state: &mut State, ctx: &Ctx, registry_id: &str) -> ArmR
             creation_time: Some(now),
         })
         .collect();
-    let token =
-        state.token_mut(&token_name).ok_or_else(|| ArmError::invalid_body("token vanished"))?;
+    let token = state
+        .token_in_mut(reg, &token_name)
+        .ok_or_else(|| ArmError::invalid_body("token vanished"))?;
     token.passwords.retain(|p| !names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)));
     token.passwords.extend(fresh.iter().cloned());
     token.passwords.sort_by(|a, b| a.name.cmp(&b.name));
