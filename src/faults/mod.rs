@@ -225,6 +225,28 @@ mod tests {
     }
 
     #[test]
+    fn pull_secret_expired_resolves_its_registry_alias() {
+        let team = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/team";
+        let fault = |registry: Option<&str>| {
+            crate::scenario::Fault::PullSecretExpired(crate::scenario::PullSecretExpired {
+                token: "acr-chaos-probe".parse().unwrap(),
+                expiry: "30s".parse().unwrap(),
+                registry: registry.map(|r| r.parse().unwrap()),
+            })
+        };
+        let registries = std::collections::BTreeMap::from([("team".to_string(), team.into())]);
+        let env =
+            Env { registry_id: "/subscriptions/s/x/registries/main".into(), ..Default::default() };
+        let f = for_scenario(&fault(Some("team")), &registries).unwrap();
+        assert_eq!(f.arm_ids(&env), [format!("{team}/tokens/acr-chaos-probe")]);
+        assert!(f.masked_by_node_credentials());
+        let f = for_scenario(&fault(None), &registries).unwrap();
+        assert_eq!(f.arm_ids(&env), ["/subscriptions/s/x/registries/main/tokens/acr-chaos-probe"]);
+        let e = for_scenario(&fault(Some("other")), &registries).err().unwrap();
+        assert!(e.contains("'other'") && e.contains("defined: team"), "{e}");
+    }
+
+    #[test]
     fn scopes_from_registry_id() {
         let env = Env {
             subscription_id: "s".into(),
