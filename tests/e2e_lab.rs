@@ -20,11 +20,14 @@ use std::time::{Duration, Instant};
 /// The lab tests share containerd/nft resources: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-const LAB_SECRETS: [&str; 4] = [
+const LAB_SECRETS: [&str; 6] = [
     "lab-runner-secret-not-a-real-secret",
     "lab-hub-password-not-a-secret",
     "lab-token-password-1-not-a-secret",
     "lab-expired-secret-not-a-real-secret",
+    "lab-team-token-password-1-not-a-secret",
+    // the engine's masking check's bogus pull secret
+    "acr-chaos-deliberately-wrong-password",
 ];
 
 fn missing_prereq() -> Option<String> {
