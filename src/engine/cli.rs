@@ -137,7 +137,8 @@ pub async fn run_on_target(
             }
         }
     }
-    let env0 = static_env(target, &run_id);
+    let mut env0 = static_env(target, &run_id);
+    env0.time_scale = over.time_scale.unwrap_or(1.0);
     // guard rails, checked before anything is touched (kubelet id not needed for ids)
     let refusals = plan::guard(target, &env0, &planned);
     if !refusals.is_empty() {

@@ -104,6 +104,9 @@ pub struct Overrides {
     pub ca_pem: Option<Vec<u8>>,
     /// Secrets to put into the journal namespace before the run (pull secrets).
     pub secrets: Vec<k8s_openapi::api::core::v1::Secret>,
+    /// The lab's time scale (delays the engine waits out: token expiries, re-probe
+    /// pacing); `None` on a real target (1.0).
+    pub time_scale: Option<f64>,
 }
 
 /// Connect to a target's ARM endpoint and cluster.

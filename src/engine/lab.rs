@@ -262,6 +262,7 @@ pub async fn run_on_lab(
             }),
             ca_pem: std::fs::read(lab.ca_path()).ok(),
             secrets,
+            time_scale: Some(time_scale()),
         };
         run_on_target(
             &args,
