@@ -171,7 +171,12 @@ fn scenario_status(s: &ScenarioRecord) -> TestCaseStatus {
     match s.verdict {
         Verdict::Skipped => {
             let mut st = TestCaseStatus::skipped();
-            st.set_message("scenario was skipped");
+            // The engine says why in the scenario's last note (e.g. node credentials mask
+            // a pull-secret fault on this registry).
+            match s.notes.last() {
+                Some(reason) => st.set_message(format!("scenario was skipped: {reason}")),
+                None => st.set_message("scenario was skipped"),
+            };
             st
         }
         _ if s.assertion.is_none() && !s.complete => {
