@@ -316,7 +316,6 @@ impl Monitoring {
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("valid");
         let webhook = serve_http(router, loopback).await.map_err(io_err(&dir))?;
 
-        let am_addr = free_loopback_addr().map_err(io_err(&dir))?;
         let am_config = dir.join("alertmanager.yml");
         let group = format_duration(interval);
         let am = json!({
@@ -336,24 +335,35 @@ impl Monitoring {
             }],
         });
         write_json(&am_config, &am)?;
-        let am_args = vec![
-            format!("--config.file={}", am_config.display()),
-            format!("--storage.path={}", dir.join("alertmanager-data").display()),
-            format!("--web.listen-address={am_addr}"),
-            "--cluster.listen-address=".to_string(),
-            "--log.level=warn".to_string(),
-        ];
+        let http =
+            reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| {
+                MonitoringError::Io { path: dir.clone(), source: std::io::Error::other(e) }
+            })?;
+        // A port picked free can be taken by another process before the child binds it
+        // (parallel labs): a child that exits before it is ready is started again on a
+        // fresh port, at most three times.
+        let am_data = dir.join("alertmanager-data");
         let am_log = dir.join("alertmanager.log");
-        let mut alertmanager = Proc::spawn(
-            "alertmanager",
-            ALERTMANAGER_BIN,
-            "prometheus-alertmanager",
-            &am_args,
-            am_addr,
-            am_log,
-        )?;
+        let (alertmanager, am_addr) = start_retrying(&http, opts.start_timeout, |addr| {
+            let args = vec![
+                format!("--config.file={}", am_config.display()),
+                format!("--storage.path={}", am_data.display()),
+                format!("--web.listen-address={addr}"),
+                "--cluster.listen-address=".to_string(),
+                "--log.level=warn".to_string(),
+            ];
+            Proc::spawn(
+                "alertmanager",
+                ALERTMANAGER_BIN,
+                "prometheus-alertmanager",
+                &args,
+                addr,
+                am_log.clone(),
+            )
+        })
+        .await
+        .map_err(|e| e.unwrap_or_else(|io| io_err(&dir)(io)))?;
 
-        let prom_addr = free_loopback_addr().map_err(io_err(&dir))?;
         let prom_config = dir.join("prometheus.yml");
         let iv = format_duration(interval);
         let prom = json!({
@@ -376,37 +386,25 @@ impl Monitoring {
             }],
         });
         write_json(&prom_config, &prom)?;
-        let prom_args = vec![
-            format!("--config.file={}", prom_config.display()),
-            format!("--storage.tsdb.path={}", dir.join("prometheus-data").display()),
-            format!("--web.listen-address={prom_addr}"),
-            "--web.enable-lifecycle".to_string(),
-            // Firing alerts are re-sent every interval (default 1 m): an alert that found
-            // no Alertmanager (e.g. right after a reload) reaches it within one interval.
-            format!("--rules.alert.resend-delay={iv}"),
-            "--storage.tsdb.retention.time=1d".to_string(),
-            "--log.level=warn".to_string(),
-        ];
+        let prom_data = dir.join("prometheus-data");
         let prom_log = dir.join("prometheus.log");
-        let mut prometheus = Proc::spawn(
-            "prometheus",
-            PROMETHEUS_BIN,
-            "prometheus",
-            &prom_args,
-            prom_addr,
-            prom_log,
-        )?;
-
-        let http =
-            reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| {
-                MonitoringError::Io { path: dir.clone(), source: std::io::Error::other(e) }
-            })?;
-        let (a, p) = tokio::join!(
-            alertmanager.wait_ready(&http, opts.start_timeout),
-            prometheus.wait_ready(&http, opts.start_timeout)
-        );
-        a?;
-        p?;
+        let (prometheus, prom_addr) = start_retrying(&http, opts.start_timeout, |addr| {
+            let args = vec![
+                format!("--config.file={}", prom_config.display()),
+                format!("--storage.tsdb.path={}", prom_data.display()),
+                format!("--web.listen-address={addr}"),
+                "--web.enable-lifecycle".to_string(),
+                // Firing alerts are re-sent every interval (default 1 m): an alert that
+                // found no Alertmanager (e.g. right after a reload) reaches it within one
+                // interval.
+                format!("--rules.alert.resend-delay={iv}"),
+                "--storage.tsdb.retention.time=1d".to_string(),
+                "--log.level=warn".to_string(),
+            ];
+            Proc::spawn("prometheus", PROMETHEUS_BIN, "prometheus", &args, addr, prom_log.clone())
+        })
+        .await
+        .map_err(|e| e.unwrap_or_else(|io| io_err(&dir)(io)))?;
         tracing::info!(prometheus = %prom_addr, alertmanager = %am_addr, ?interval, "monitoring ready");
         Ok(Monitoring {
             prometheus,
@@ -493,6 +491,29 @@ fn write_json(path: &Path, v: &Value) -> Result<(), MonitoringError> {
     // JSON is valid YAML: both Prometheus and Alertmanager read it as their config.
     let text = serde_json::to_string_pretty(v).expect("JSON value serializes");
     std::fs::write(path, text).map_err(io_err(path))
+}
+
+/// Start a child on a free loopback port and wait until it is ready; when it exits before
+/// that (its port was taken meanwhile), start it again on a fresh port (three attempts).
+/// `Err(Err(io))` is a failure to find a port.
+async fn start_retrying(
+    http: &reqwest::Client,
+    timeout: Duration,
+    spawn: impl Fn(SocketAddr) -> Result<Proc, MonitoringError>,
+) -> Result<(Proc, SocketAddr), Result<MonitoringError, std::io::Error>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let addr = free_loopback_addr().map_err(Err)?;
+        let mut proc = spawn(addr).map_err(Ok)?;
+        match proc.wait_ready(http, timeout).await {
+            Ok(()) => return Ok((proc, addr)),
+            Err(MonitoringError::Exited { what, .. }) if attempt < 3 => {
+                tracing::warn!(what, %addr, attempt, "exited before it was ready; retrying on another port");
+            }
+            Err(e) => return Err(Ok(e)),
+        }
+    }
 }
 
 #[cfg(test)]
