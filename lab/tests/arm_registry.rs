@@ -297,3 +297,17 @@ async fn registry_writes_need_contributor() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(st.read().registry_network.public_network_access, "Enabled");
 }
+
+#[tokio::test]
+async fn sub_second_operations_advertise_no_retry_after() {
+    // A sped-up lab (scaled LRO delay under ARM's one-second Retry-After granularity)
+    // must not make clients wait a whole second per poll.
+    let st = shared(Duration::ZERO, Duration::from_millis(100));
+    let router = arm::router(st.clone());
+    let token = token_for(&st, RUNNER_CLIENT, RUNNER_SECRET, ARM).await;
+    let deny = json!({ "properties": { "publicNetworkAccess": "Disabled" } });
+    let r = arm(&router, "PATCH", &reg_uri(""), Some(&token), Some(deny)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert!(r.header("azure-asyncoperation").is_some());
+    assert!(r.header("retry-after").is_none(), "no Retry-After for a 100 ms operation");
+}

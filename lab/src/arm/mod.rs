@@ -446,9 +446,12 @@ pub(crate) fn start_operation(state: &mut State, result: Option<Value>) -> Strin
     id
 }
 
-/// Retry-After (seconds) to advertise for a fresh operation.
+/// Retry-After (whole seconds, as ARM sends it) to advertise for a fresh operation; empty
+/// (no header) when the time-scaled delay is under a second, so a sped-up lab is not
+/// slowed down to ARM's one-second granularity (clients then use their own interval).
 pub(crate) fn retry_after(state: &State) -> String {
-    state.lro_delay().as_secs().max(1).to_string()
+    let d = state.lro_delay();
+    if d < std::time::Duration::from_secs(1) { String::new() } else { d.as_secs().to_string() }
 }
 
 fn poll_operation(state: &State, ctx: &Ctx, id: &str, location_style: bool) -> ArmResult {
@@ -466,7 +469,10 @@ fn poll_operation(state: &State, ctx: &Ctx, id: &str, location_style: bool) -> A
             if let Ok(v) = HeaderValue::from_str(&ctx.url(&ctx.path)) {
                 resp.headers_mut().insert("location", v);
             }
-            if let Ok(v) = HeaderValue::from_str(&retry_after(state)) {
+            let retry = retry_after(state);
+            if let Ok(v) = HeaderValue::from_str(&retry)
+                && !retry.is_empty()
+            {
                 resp.headers_mut().insert("retry-after", v);
             }
             return Ok(resp);
@@ -494,7 +500,9 @@ pub(crate) fn with_async_operation(mut resp: Response, url: &str, retry: &str) -
     if let Ok(v) = HeaderValue::from_str(url) {
         resp.headers_mut().insert("azure-asyncoperation", v);
     }
-    if let Ok(v) = HeaderValue::from_str(retry) {
+    if let Ok(v) = HeaderValue::from_str(retry)
+        && !retry.is_empty()
+    {
         resp.headers_mut().insert("retry-after", v);
     }
     resp
@@ -505,7 +513,9 @@ pub(crate) fn with_location(mut resp: Response, url: &str, retry: &str) -> Respo
     if let Ok(v) = HeaderValue::from_str(url) {
         resp.headers_mut().insert("location", v);
     }
-    if let Ok(v) = HeaderValue::from_str(retry) {
+    if let Ok(v) = HeaderValue::from_str(retry)
+        && !retry.is_empty()
+    {
         resp.headers_mut().insert("retry-after", v);
     }
     resp
