@@ -62,7 +62,8 @@ impl std::fmt::Debug for Kube {
 }
 
 impl Kube {
-    /// Connect with a kubeconfig file (or the default chain when `None`) and context.
+    /// Connect with a kubeconfig file and context; with neither, `$KUBECONFIG` or
+    /// `~/.kube/config`, and inside a pod its service account (in-cluster config).
     pub async fn connect(
         kubeconfig: Option<&Path>,
         context: Option<&str>,
@@ -81,9 +82,14 @@ impl Kube {
                     ClientError::Config(format!("kubeconfig {}: {e}", path.display()))
                 })?
             }
-            None => kube::Config::from_kubeconfig(&options)
+            None if context.is_some() => kube::Config::from_kubeconfig(&options)
                 .await
                 .map_err(|e| ClientError::Config(format!("kubeconfig: {e}")))?,
+            // $KUBECONFIG or ~/.kube/config, else the pod's service account
+            // (KUBERNETES_SERVICE_HOST and the mounted token): a CronJob needs no flag.
+            None => kube::Config::infer().await.map_err(|e| {
+                ClientError::Config(format!("no kubeconfig and not in a cluster: {e}"))
+            })?,
         };
         let server = config.cluster_url.to_string();
         let client = kube::Client::try_from(config)
