@@ -14,10 +14,18 @@ pub enum Kind {
     Lease,
     EventV1,
     Node,
+    Deployment,
+    ReplicaSet,
+    Job,
+    CronJob,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Namespace,
         Kind::Pod,
         Kind::Secret,
@@ -25,8 +33,16 @@ impl Kind {
         Kind::Event,
         Kind::ConfigMap,
         Kind::Node,
+        Kind::Deployment,
+        Kind::ReplicaSet,
+        Kind::Job,
+        Kind::CronJob,
         Kind::Lease,
         Kind::EventV1,
+        Kind::Role,
+        Kind::ClusterRole,
+        Kind::RoleBinding,
+        Kind::ClusterRoleBinding,
     ];
 
     /// API group ("" for core).
@@ -34,6 +50,11 @@ impl Kind {
         match self {
             Kind::Lease => "coordination.k8s.io",
             Kind::EventV1 => "events.k8s.io",
+            Kind::Deployment | Kind::ReplicaSet => "apps",
+            Kind::Job | Kind::CronJob => "batch",
+            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                "rbac.authorization.k8s.io"
+            }
             _ => "",
         }
     }
@@ -44,9 +65,12 @@ impl Kind {
 
     /// `apiVersion` as written in objects (`v1`, `coordination.k8s.io/v1`).
     pub fn api_version(self) -> &'static str {
-        match self {
-            Kind::Lease => "coordination.k8s.io/v1",
-            Kind::EventV1 => "events.k8s.io/v1",
+        match self.group() {
+            "coordination.k8s.io" => "coordination.k8s.io/v1",
+            "events.k8s.io" => "events.k8s.io/v1",
+            "apps" => "apps/v1",
+            "batch" => "batch/v1",
+            "rbac.authorization.k8s.io" => "rbac.authorization.k8s.io/v1",
             _ => "v1",
         }
     }
@@ -61,6 +85,14 @@ impl Kind {
             Kind::ConfigMap => "configmaps",
             Kind::Lease => "leases",
             Kind::Node => "nodes",
+            Kind::Deployment => "deployments",
+            Kind::ReplicaSet => "replicasets",
+            Kind::Job => "jobs",
+            Kind::CronJob => "cronjobs",
+            Kind::Role => "roles",
+            Kind::ClusterRole => "clusterroles",
+            Kind::RoleBinding => "rolebindings",
+            Kind::ClusterRoleBinding => "clusterrolebindings",
         }
     }
 
@@ -74,6 +106,14 @@ impl Kind {
             Kind::ConfigMap => "configmap",
             Kind::Lease => "lease",
             Kind::Node => "node",
+            Kind::Deployment => "deployment",
+            Kind::ReplicaSet => "replicaset",
+            Kind::Job => "job",
+            Kind::CronJob => "cronjob",
+            Kind::Role => "role",
+            Kind::ClusterRole => "clusterrole",
+            Kind::RoleBinding => "rolebinding",
+            Kind::ClusterRoleBinding => "clusterrolebinding",
         }
     }
 
@@ -88,11 +128,19 @@ impl Kind {
             Kind::ConfigMap => "ConfigMap",
             Kind::Lease => "Lease",
             Kind::Node => "Node",
+            Kind::Deployment => "Deployment",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
+            Kind::Role => "Role",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
         }
     }
 
     pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Namespace | Kind::Node)
+        !matches!(self, Kind::Namespace | Kind::Node | Kind::ClusterRole | Kind::ClusterRoleBinding)
     }
 
     pub fn short_names(self) -> &'static [&'static str] {
@@ -103,13 +151,25 @@ impl Kind {
             Kind::Event | Kind::EventV1 => &["ev"],
             Kind::ConfigMap => &["cm"],
             Kind::Node => &["no"],
-            Kind::Secret | Kind::Lease => &[],
+            Kind::Deployment => &["deploy"],
+            Kind::ReplicaSet => &["rs"],
+            Kind::CronJob => &["cj"],
+            _ => &[],
         }
     }
 
     /// Kinds whose `status` is written only through the `/status` subresource.
     pub fn has_status_subresource(self) -> bool {
-        matches!(self, Kind::Pod | Kind::Namespace | Kind::Node)
+        matches!(
+            self,
+            Kind::Pod
+                | Kind::Namespace
+                | Kind::Node
+                | Kind::Deployment
+                | Kind::ReplicaSet
+                | Kind::Job
+                | Kind::CronJob
+        )
     }
 
     /// Read-only views accept only get/list/watch.
@@ -135,7 +195,7 @@ impl Kind {
 
     pub fn categories(self) -> &'static [&'static str] {
         match self {
-            Kind::Pod => &["all"],
+            Kind::Pod | Kind::Deployment | Kind::ReplicaSet | Kind::Job | Kind::CronJob => &["all"],
             _ => &[],
         }
     }

@@ -104,6 +104,45 @@ pub fn columns(kind: Kind) -> Vec<Value> {
                 "Container Runtime Version reported by the node (e.g. containerd://1.6.20).",
             ),
         ],
+        Kind::Deployment => workload_cols(&[
+            ("Ready", "Number of the pod with ready state"),
+            ("Up-to-date", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
+            ("Available", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+        ]),
+        Kind::ReplicaSet => workload_cols(&[
+            ("Desired", "Number of desired pods."),
+            ("Current", "Number of actual pods."),
+            ("Ready", "Number of ready pods."),
+        ]),
+        Kind::Job => workload_cols(&[
+            ("Status", "Status of the job."),
+            ("Completions", "The completion status of the job."),
+            ("Duration", "Time required to complete the job."),
+        ]),
+        Kind::CronJob => vec![
+            name_col(),
+            col("Schedule", "string", "", 0, "The schedule in Cron format."),
+            col("Timezone", "string", "", 0, "The time zone name for the given schedule."),
+            col("Suspend", "boolean", "", 0, "Whether the cron job is suspended."),
+            col("Active", "integer", "", 0, "Number of currently running jobs."),
+            col("Last Schedule", "string", "", 0, "Information when was the last time the job was successfully scheduled."),
+            age_col(),
+            col("Containers", "string", "", 1, "Names of each container in the template."),
+            col("Images", "string", "", 1, "Images referenced by each container in the template."),
+            col("Selector", "string", "", 1, "Selector of the jobs the cron job creates."),
+        ],
+        Kind::Role | Kind::ClusterRole => vec![
+            name_col(),
+            col("Created At", "date", "", 0, "Time at which the role was created."),
+        ],
+        Kind::RoleBinding | Kind::ClusterRoleBinding => vec![
+            name_col(),
+            col("Role", "string", "", 0, "Role referenced by this binding."),
+            age_col(),
+            col("Users", "string", "", 1, "Users in the binding."),
+            col("Groups", "string", "", 1, "Groups in the binding."),
+            col("ServiceAccounts", "string", "", 1, "ServiceAccounts in the binding."),
+        ],
         Kind::Event | Kind::EventV1 => vec![
             col("Last Seen", "string", "", 0, "Time when this Event was last observed."),
             col("Type", "string", "", 0, "Type of this event (Normal, Warning)."),
@@ -123,6 +162,17 @@ pub fn columns(kind: Kind) -> Vec<Value> {
             col("Name", "string", "name", 1, "Name must be unique within a namespace."),
         ],
     }
+}
+
+/// Name, the kind's own columns, Age, then the wide Containers/Images/Selector columns.
+fn workload_cols(own: &[(&str, &str)]) -> Vec<Value> {
+    let mut v = vec![name_col()];
+    v.extend(own.iter().map(|(n, d)| col(n, "string", "", 0, d)));
+    v.push(age_col());
+    v.push(col("Containers", "string", "", 1, "Names of each container in the template."));
+    v.push(col("Images", "string", "", 1, "Images referenced by each container in the template."));
+    v.push(col("Selector", "string", "", 1, "The label selector of the pods."));
+    v
 }
 
 /// kubectl's short human duration (`45s`, `3m20s`, `5h`, `2d`).
@@ -215,6 +265,60 @@ fn cells(kind: Kind, o: &Value) -> Vec<Value> {
         }
         Kind::Lease => vec![json!(name), json!(or_none(s(o, "/spec/holderIdentity"))), json!(age)],
         Kind::Node => node_cells(o, name, age),
+        Kind::Deployment => {
+            let want = int(o, "/spec/replicas", 1);
+            let mut c = vec![
+                json!(name),
+                json!(format!("{}/{want}", int(o, "/status/readyReplicas", 0))),
+                json!(int(o, "/status/updatedReplicas", 0)),
+                json!(int(o, "/status/availableReplicas", 0)),
+            ];
+            c.extend(template_cells(o, "/spec/template/spec", age));
+            c
+        }
+        Kind::ReplicaSet => {
+            let mut c = vec![
+                json!(name),
+                json!(int(o, "/spec/replicas", 1)),
+                json!(int(o, "/status/replicas", 0)),
+                json!(int(o, "/status/readyReplicas", 0)),
+            ];
+            c.extend(template_cells(o, "/spec/template/spec", age));
+            c
+        }
+        Kind::Job => {
+            let mut c = vec![
+                json!(name),
+                json!(job_status(o)),
+                json!(format!(
+                    "{}/{}",
+                    int(o, "/status/succeeded", 0),
+                    int(o, "/spec/completions", 1)
+                )),
+                json!(job_duration(o)),
+            ];
+            c.extend(template_cells(o, "/spec/template/spec", age));
+            c
+        }
+        Kind::CronJob => {
+            let mut c = vec![
+                json!(name),
+                json!(s(o, "/spec/schedule")),
+                json!(or_none(s(o, "/spec/timeZone"))),
+                json!(o.pointer("/spec/suspend").and_then(Value::as_bool).unwrap_or(false)),
+                json!(len_of(o, "/status/active")),
+                json!(match s(o, "/status/lastScheduleTime") {
+                    "" => "<none>".to_string(),
+                    t => human_age(t),
+                }),
+            ];
+            c.extend(template_cells(o, "/spec/jobTemplate/spec/template/spec", age));
+            c
+        }
+        Kind::Role | Kind::ClusterRole => {
+            vec![json!(name), json!(s(o, "/metadata/creationTimestamp"))]
+        }
+        Kind::RoleBinding | Kind::ClusterRoleBinding => binding_cells(o, name, age),
         Kind::Event | Kind::EventV1 => {
             let (io, note) = if kind == Kind::EventV1 {
                 ("/regarding", "/note")
@@ -254,6 +358,83 @@ fn cells(kind: Kind, o: &Value) -> Vec<Value> {
             ]
         }
     }
+}
+
+fn int(o: &Value, ptr: &str, default: i64) -> i64 {
+    o.pointer(ptr).and_then(Value::as_i64).unwrap_or(default)
+}
+
+/// Age, then the wide Containers/Images/Selector cells of a pod template at `spec`.
+fn template_cells(o: &Value, spec: &str, age: String) -> Vec<Value> {
+    let cs = o
+        .pointer(&format!("{spec}/containers"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let join = |f: &str| cs.iter().map(|c| s(c, f).to_string()).collect::<Vec<_>>().join(",");
+    let selector = o
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            let mut v: Vec<String> =
+                m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+            v.sort();
+            v.join(",")
+        })
+        .unwrap_or_default();
+    vec![json!(age), json!(join("/name")), json!(join("/image")), json!(or_none(&selector))]
+}
+
+fn job_status(o: &Value) -> String {
+    let conds = o.pointer("/status/conditions").and_then(Value::as_array);
+    let has = |t: &str| {
+        conds.is_some_and(|c| c.iter().any(|c| c["type"] == t && c["status"] == "True"))
+    };
+    if has("Complete") {
+        "Complete".into()
+    } else if has("Failed") {
+        "Failed".into()
+    } else if o.pointer("/spec/suspend") == Some(&Value::Bool(true)) {
+        "Suspended".into()
+    } else {
+        "Running".into()
+    }
+}
+
+fn job_duration(o: &Value) -> String {
+    let parse = |p: &str| chrono::DateTime::parse_from_rfc3339(s(o, p)).ok();
+    let Some(start) = parse("/status/startTime") else {
+        return String::new();
+    };
+    let end = parse("/status/completionTime")
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(chrono::Utc::now);
+    let secs = (end - start.with_timezone(&chrono::Utc)).num_seconds().max(0);
+    if secs < 120 { format!("{secs}s") } else { format!("{}m", secs / 60) }
+}
+
+fn binding_cells(o: &Value, name: String, age: String) -> Vec<Value> {
+    let subjects =
+        o.pointer("/subjects").and_then(Value::as_array).cloned().unwrap_or_default();
+    let of = |k: &str| {
+        let v: Vec<String> = subjects
+            .iter()
+            .filter(|x| x["kind"] == k)
+            .map(|x| match (k, s(x, "/namespace")) {
+                ("ServiceAccount", ns) if !ns.is_empty() => format!("{ns}/{}", s(x, "/name")),
+                _ => s(x, "/name").to_string(),
+            })
+            .collect();
+        v.join(", ")
+    };
+    vec![
+        json!(name),
+        json!(format!("{}/{}", s(o, "/roleRef/kind"), s(o, "/roleRef/name"))),
+        json!(age),
+        json!(of("User")),
+        json!(of("Group")),
+        json!(of("ServiceAccount")),
+    ]
 }
 
 fn node_cells(o: &Value, name: String, age: String) -> Vec<Value> {
