@@ -359,3 +359,95 @@ async fn replace_with_stale_version_conflicts() {
     let (_, cm) = k.api.get("/api/v1/namespaces/default/configmaps/settings").await;
     assert_eq!(cm["data"]["mode"], "b");
 }
+
+const WORKLOADS: &str = "apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: nightly
+  namespace: chaos
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: chaos-reader
+rules:
+- apiGroups: [\"\"]
+  resources: [pods]
+  verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: nightly-reads
+  namespace: chaos
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: chaos-reader
+subjects:
+- kind: ServiceAccount
+  name: nightly
+  namespace: chaos
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly
+  namespace: chaos
+spec:
+  schedule: \"0 2 * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          serviceAccountName: nightly
+          restartPolicy: Never
+          containers:
+          - name: run
+            image: acrchaoslab.azurecr.io/acr-chaos:1
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: chaos
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: acrchaoslab.azurecr.io/web:1
+";
+
+#[tokio::test]
+async fn apply_rbac_batch_and_apps_kinds() {
+    let Some(k) = Kubectl::start("apply_rbac_batch_and_apps_kinds").await else { return };
+    k.ok(&["create", "namespace", "chaos"]).await;
+    let out = k.with_stdin(&["apply", "-f", "-"], WORKLOADS).await;
+    for created in [
+        "serviceaccount/nightly created",
+        "clusterrole.rbac.authorization.k8s.io/chaos-reader created",
+        "rolebinding.rbac.authorization.k8s.io/nightly-reads created",
+        "cronjob.batch/nightly created",
+        "deployment.apps/web created",
+    ] {
+        assert!(out.contains(created), "{created} missing from:\n{out}");
+    }
+    let out = k.with_stdin(&["apply", "-f", "-"], WORKLOADS).await;
+    assert!(out.contains("cronjob.batch/nightly unchanged"), "{out}");
+    let out = k.ok(&["get", "cronjobs", "-n", "chaos"]).await;
+    assert!(out.lines().any(|l| l.starts_with("nightly") && l.contains("0 2 * * *")), "{out}");
+    let out = k.ok(&["get", "rolebinding", "nightly-reads", "-n", "chaos", "-o", "wide"]).await;
+    assert!(out.contains("ClusterRole/chaos-reader") && out.contains("chaos/nightly"), "{out}");
+    let out = k.ok(&["get", "deploy", "-n", "chaos"]).await;
+    assert!(out.lines().any(|l| l.starts_with("web") && l.contains("0/2")), "{out}");
+    let out = k.ok(&["api-resources", "--api-group=batch"]).await;
+    assert!(out.contains("cronjobs") && out.contains("jobs"), "{out}");
+    k.ok(&["delete", "cronjob", "nightly", "-n", "chaos"]).await;
+    assert_eq!(k.api.get("/apis/batch/v1/namespaces/chaos/cronjobs/nightly").await.0, 404);
+}

@@ -206,9 +206,14 @@ mod tests {
         assert!(resource_list("apps", "v1").is_some());
         assert!(resource_list("policy", "v1").is_none());
         let groups = group_list();
-        let names: Vec<&str> =
-            groups["groups"].as_array().unwrap().iter().filter_map(|g| g["name"].as_str()).collect();
-        for g in ["apps", "batch", "coordination.k8s.io", "events.k8s.io", "rbac.authorization.k8s.io"]
+        let names: Vec<&str> = groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|g| g["name"].as_str())
+            .collect();
+        for g in
+            ["apps", "batch", "coordination.k8s.io", "events.k8s.io", "rbac.authorization.k8s.io"]
         {
             assert!(names.contains(&g), "{g} missing from {names:?}");
         }

@@ -106,8 +106,14 @@ pub fn columns(kind: Kind) -> Vec<Value> {
         ],
         Kind::Deployment => workload_cols(&[
             ("Ready", "Number of the pod with ready state"),
-            ("Up-to-date", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-            ("Available", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            (
+                "Up-to-date",
+                "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+            ),
+            (
+                "Available",
+                "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+            ),
         ]),
         Kind::ReplicaSet => workload_cols(&[
             ("Desired", "Number of desired pods."),
@@ -125,7 +131,13 @@ pub fn columns(kind: Kind) -> Vec<Value> {
             col("Timezone", "string", "", 0, "The time zone name for the given schedule."),
             col("Suspend", "boolean", "", 0, "Whether the cron job is suspended."),
             col("Active", "integer", "", 0, "Number of currently running jobs."),
-            col("Last Schedule", "string", "", 0, "Information when was the last time the job was successfully scheduled."),
+            col(
+                "Last Schedule",
+                "string",
+                "",
+                0,
+                "Information when was the last time the job was successfully scheduled.",
+            ),
             age_col(),
             col("Containers", "string", "", 1, "Names of each container in the template."),
             col("Images", "string", "", 1, "Images referenced by each container in the template."),
@@ -387,9 +399,8 @@ fn template_cells(o: &Value, spec: &str, age: String) -> Vec<Value> {
 
 fn job_status(o: &Value) -> String {
     let conds = o.pointer("/status/conditions").and_then(Value::as_array);
-    let has = |t: &str| {
-        conds.is_some_and(|c| c.iter().any(|c| c["type"] == t && c["status"] == "True"))
-    };
+    let has =
+        |t: &str| conds.is_some_and(|c| c.iter().any(|c| c["type"] == t && c["status"] == "True"));
     if has("Complete") {
         "Complete".into()
     } else if has("Failed") {
@@ -414,8 +425,7 @@ fn job_duration(o: &Value) -> String {
 }
 
 fn binding_cells(o: &Value, name: String, age: String) -> Vec<Value> {
-    let subjects =
-        o.pointer("/subjects").and_then(Value::as_array).cloned().unwrap_or_default();
+    let subjects = o.pointer("/subjects").and_then(Value::as_array).cloned().unwrap_or_default();
     let of = |k: &str| {
         let v: Vec<String> = subjects
             .iter()
