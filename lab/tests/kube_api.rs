@@ -48,11 +48,17 @@ async fn discovery_documents() {
     let (_, v) = api.get("/apis").await;
     let names: Vec<&str> =
         v["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["coordination.k8s.io", "events.k8s.io"]);
+    for g in ["apps", "batch", "coordination.k8s.io", "events.k8s.io", "rbac.authorization.k8s.io"]
+    {
+        assert!(names.contains(&g), "{g} missing from {names:?}");
+    }
     let (code, v) = api.get("/apis/coordination.k8s.io/v1").await;
     assert_eq!(code, 200);
     assert_eq!(v["resources"][0]["kind"], "Lease");
     let (code, v) = api.get("/apis/apps/v1").await;
+    assert_eq!(code, 200);
+    assert!(v["resources"].as_array().unwrap().iter().any(|r| r["name"] == "deployments"));
+    let (code, v) = api.get("/apis/policy/v1").await;
     assert_eq!(code, 404);
     assert_eq!(v["reason"], "NotFound");
     let (code, v) = api.get("/openapi/v3").await;
