@@ -34,6 +34,11 @@ pub enum LabCommand {
         /// Also run the kubelet emulator (pulls through containerd; implies --containerd)
         #[arg(long)]
         kubelet: bool,
+        /// Kubernetes minor the kubelet emulator plays (message wrapping, back-off
+        /// message, node credential provider, nodeInfo version): 1.27, 1.31, 1.32, 1.33
+        /// [default: $ACR_CHAOS_LAB_KUBELET_PROFILE or 1.33]. See docs/lab-profiles.md.
+        #[arg(long, value_name = "MINOR", value_parser = parse_profile)]
+        kubelet_profile: Option<String>,
         /// Also run Prometheus + Alertmanager on the shipped alert rules (Debian packages
         /// prometheus, prometheus-alertmanager); URLs go to lab.env
         #[arg(long)]
@@ -50,11 +55,22 @@ pub enum LabCommand {
 /// Runs a `lab` subcommand; returns the process exit code.
 pub async fn run(args: LabArgs) -> anyhow::Result<i32> {
     match args.command {
-        LabCommand::Up { state_dir, world, time_scale, containerd, kubelet, monitoring } => {
+        LabCommand::Up {
+            state_dir,
+            world,
+            time_scale,
+            containerd,
+            kubelet,
+            kubelet_profile,
+            monitoring,
+        } => {
             let dir = state_dir.unwrap_or_else(default_state_dir);
             let mut builder =
                 Lab::builder().state_dir(&dir).time_scale(time_scale).containerd(containerd);
             builder = builder.with_kubelet(kubelet).monitoring(monitoring);
+            if let Some(p) = kubelet_profile.or_else(profile_from_env) {
+                builder = builder.kubelet_profile(p);
+            }
             if let Some(w) = world {
                 builder = builder.world_file(w);
             }
@@ -97,6 +113,16 @@ pub async fn run(args: LabArgs) -> anyhow::Result<i32> {
     }
 }
 
+fn parse_profile(s: &str) -> Result<String, String> {
+    crate::kubelet::KubeletProfile::named(s).map(|p| p.name.to_string())
+}
+
+/// The profile named by `ACR_CHAOS_LAB_KUBELET_PROFILE` (an unknown name is refused by
+/// the builder with the list of valid ones).
+fn profile_from_env() -> Option<String> {
+    std::env::var(crate::kubelet::profile::PROFILE_ENV).ok().filter(|s| !s.trim().is_empty())
+}
+
 async fn wait_for_stop_signal() -> std::io::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -129,6 +155,17 @@ mod tests {
         }
         assert!(matches!(Cli::try_parse_from(["x", "env"]).unwrap().lab, LabCommand::Env { .. }));
         assert!(Cli::try_parse_from(["x", "up", "--time-scale", "fast"]).is_err());
+        match Cli::try_parse_from(["x", "up", "--kubelet", "--kubelet-profile", "v1.27"])
+            .unwrap()
+            .lab
+        {
+            LabCommand::Up { kubelet_profile, .. } => {
+                assert_eq!(kubelet_profile.as_deref(), Some("1.27"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = Cli::try_parse_from(["x", "up", "--kubelet-profile", "1.30"]).unwrap_err();
+        assert!(err.to_string().contains("valid profiles: 1.27, 1.31, 1.32, 1.33"), "{err}");
     }
 
     #[tokio::test]

@@ -83,6 +83,7 @@ pub struct LabBuilder {
     seed_images: bool,
     containerd: bool,
     kubelet: bool,
+    kubelet_profile: Option<String>,
     monitoring: bool,
 }
 
@@ -101,6 +102,7 @@ impl Default for LabBuilder {
             seed_images: true,
             containerd: false,
             kubelet: false,
+            kubelet_profile: None,
             monitoring: false,
         }
     }
@@ -162,6 +164,14 @@ impl LabBuilder {
         self.kubelet = on;
         self
     }
+    /// The Kubernetes minor the kubelet emulator plays (`1.27`, `1.31`, `1.32`, `1.33`;
+    /// default [`crate::kubelet::profile::DEFAULT_PROFILE`]): message wrapping, back-off
+    /// message, node credential provider and the `nodeInfo` version follow that release.
+    /// An unknown name fails `start` before anything runs.
+    pub fn kubelet_profile(mut self, name: impl Into<String>) -> Self {
+        self.kubelet_profile = Some(name.into());
+        self
+    }
     /// Also run real Prometheus + Alertmanager on the shipped alert rules, scraping the
     /// kube-state-metrics endpoint (default off); see [`crate::monitoring`].
     pub fn monitoring(mut self, on: bool) -> Self {
@@ -178,6 +188,12 @@ impl LabBuilder {
                 self.time_scale
             )));
         }
+        let kubelet_profile = match &self.kubelet_profile {
+            Some(name) => crate::kubelet::KubeletProfile::named(name)
+                .map_err(|e| LabError::Option(format!("kubelet profile: {e}")))?
+                .clone(),
+            None => crate::kubelet::KubeletProfile::default(),
+        };
         let world = match (&self.world_file, self.world.clone()) {
             (Some(path), _) => load_world(path)?,
             (None, Some(w)) => w,
@@ -371,6 +387,7 @@ impl LabBuilder {
                     ctd,
                     &world,
                     self.time_scale,
+                    kubelet_profile.clone(),
                     &authority,
                     front_doors,
                     &ca_pem,
@@ -391,6 +408,7 @@ impl LabBuilder {
         };
 
         let lab = Lab {
+            kubelet_profile: kubelet.as_ref().map(|_| kubelet_profile),
             state,
             knobs,
             ca,
@@ -433,6 +451,7 @@ pub struct Lab {
     // Field order = drop order: kubelet, containerd, then the registries, then servers.
     monitoring: Option<crate::monitoring::Monitoring>,
     kubelet: Option<crate::kubelet::Kubelet>,
+    kubelet_profile: Option<crate::kubelet::KubeletProfile>,
     containerd: Option<Containerd>,
     kube: crate::kube::LabKube,
     team: Option<team::Team>,
@@ -554,6 +573,10 @@ impl Lab {
     pub fn kubelet(&self) -> Option<&crate::kubelet::Kubelet> {
         self.kubelet.as_ref()
     }
+    /// The release the kubelet emulator plays, when it runs.
+    pub fn kubelet_profile(&self) -> Option<&crate::kubelet::KubeletProfile> {
+        self.kubelet_profile.as_ref()
+    }
     pub fn tenant_id(&self) -> String {
         self.state.read().world.tenant_id.clone()
     }
@@ -606,6 +629,10 @@ impl Lab {
             vars.push(("ACR_CHAOS_LAB_CONTAINERD_SOCKET", c.socket().display().to_string()));
         }
         vars.extend(self.kube.env_vars());
+        if let Some(p) = &self.kubelet_profile {
+            vars.push((crate::kubelet::profile::PROFILE_ENV, p.name.to_string()));
+            vars.push(("ACR_CHAOS_LAB_KUBELET_VERSION", p.kubelet_version.to_string()));
+        }
         if let Some(m) = &self.monitoring {
             vars.extend(m.env_vars());
         }

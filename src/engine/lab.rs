@@ -1,7 +1,9 @@
 //! The embedded lab as the default target (`acr-chaos run` without `--target`): start
 //! `acr_chaos_lab::Lab`, turn it into a [`Target`] (written to `<state>/target.yaml`, so a
 //! `lab up` user can pass the same file), put the private registry's pull secret into the
-//! journal namespace, and run. Time scale from `ACR_CHAOS_LAB_TIME_SCALE` (default 0.05).
+//! journal namespace, and run. Time scale from `ACR_CHAOS_LAB_TIME_SCALE` (default 0.05);
+//! the kubelet emulator's release from `ACR_CHAOS_LAB_KUBELET_PROFILE` (default: the lab's,
+//! see docs/lab-profiles.md).
 
 use super::cli::{RunArgs, run_on_target};
 use super::connect::Overrides;
@@ -206,22 +208,44 @@ pub fn time_scale() -> f64 {
         .unwrap_or(DEFAULT_TIME_SCALE)
 }
 
+/// The kubelet profile asked for in `ACR_CHAOS_LAB_KUBELET_PROFILE`, checked: `Ok(None)`
+/// when unset; an unknown name is an error listing the valid ones.
+pub fn kubelet_profile() -> Result<Option<&'static acr_chaos_lab::kubelet::KubeletProfile>, String>
+{
+    let env = acr_chaos_lab::kubelet::profile::PROFILE_ENV;
+    match std::env::var(env) {
+        Ok(v) if !v.trim().is_empty() => acr_chaos_lab::kubelet::KubeletProfile::named(&v)
+            .map(Some)
+            .map_err(|e| format!("{env}: {e}")),
+        _ => Ok(None),
+    }
+}
+
 /// Start the embedded lab and run `scenarios` against it.
 pub async fn run_on_lab(
     args: RunArgs,
     scenarios: Vec<crate::scenario::Scenario>,
 ) -> anyhow::Result<ExitCode> {
+    let profile = match kubelet_profile() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::InvalidInput);
+        }
+    };
     let state_dir = std::env::temp_dir().join(format!("acr-chaos-lab-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state_dir);
     eprintln!("starting the embedded lab in {} (time scale {})", state_dir.display(), time_scale());
-    let lab = match acr_chaos_lab::Lab::builder()
+    let mut builder = acr_chaos_lab::Lab::builder()
         .state_dir(&state_dir)
         .time_scale(time_scale())
         .with_kubelet(true)
-        .monitoring(monitoring_available())
-        .start()
-        .await
-    {
+        .monitoring(monitoring_available());
+    if let Some(p) = profile {
+        eprintln!("kubelet emulator profile {} ({})", p.name, p.kubelet_version);
+        builder = builder.kubelet_profile(p.name);
+    }
+    let lab = match builder.start().await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: the embedded lab did not start: {e}");

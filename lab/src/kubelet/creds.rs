@@ -45,6 +45,34 @@ impl Credential {
     }
 }
 
+/// What the kubelet pulls with when the node's ACR credential provider fails, per
+/// provider kind (see [`super::profile`] for the sources). The in-tree provider still
+/// answers its anonymous `*.azurecr.*` entry (empty user name and password), so the
+/// kubelet sends an empty `AuthConfig`; the exec plugin's error leaves no credential, so
+/// the kubelet sends none. containerd's `ParseAuth` makes both an anonymous pull.
+pub fn after_provider_failure(
+    kind: super::CredentialProviderKind,
+    login_server: &str,
+    err: &str,
+) -> Vec<Credential> {
+    match kind {
+        super::CredentialProviderKind::ExecPlugin => {
+            tracing::warn!(
+                "Failed getting credential from external registry credential provider: {err}"
+            );
+            Vec::new()
+        }
+        super::CredentialProviderKind::InTree => {
+            tracing::warn!("error getting credentials from ACR for {login_server} {err}");
+            vec![Credential {
+                matched: "*.azurecr.*".into(),
+                username: String::new(),
+                password: String::new(),
+            }]
+        }
+    }
+}
+
 /// Parse a Secret object into `(key, username, password)` entries. The error names the
 /// field that is wrong.
 pub fn parse_pull_secret(secret: &Value) -> Result<Vec<Credential>, String> {
@@ -300,6 +328,19 @@ mod tests {
         let bad = json!({"metadata": {"name": "x"}, "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "!!"}});
         assert!(parse_pull_secret(&bad).unwrap_err().contains("not base64"));
         assert!(!format!("{:?}", c[0]).contains("pw2") && !format!("{:?}", c[0]).contains("\"p\""));
+    }
+
+    #[test]
+    fn provider_failure_per_kind() {
+        use super::super::CredentialProviderKind::{ExecPlugin, InTree};
+        assert!(after_provider_failure(ExecPlugin, "a.azurecr.io", "boom").is_empty());
+        let c = after_provider_failure(InTree, "a.azurecr.io", "boom");
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].username.as_str(), c[0].password.as_str()), ("", ""));
+        assert!(url_matches(&c[0].matched, "a.azurecr.io/probe/hello"));
+        // An empty AuthConfig, not a missing one.
+        let auth = c[0].to_auth();
+        assert!(auth.username.is_empty() && auth.password.is_empty());
     }
 
     #[test]

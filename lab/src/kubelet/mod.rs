@@ -22,6 +22,7 @@ pub mod creds;
 pub mod events;
 pub mod image;
 pub mod messages;
+pub mod profile;
 pub mod status;
 mod worker;
 
@@ -38,6 +39,7 @@ use crate::cri::CriClient;
 use crate::kube::{Kind, SharedStore, WatchEvent};
 use creds::AcrCredentialProvider;
 use events::{Correlator, EventType, InvolvedObject, Source};
+pub use profile::{CredentialProviderKind, KubeletProfile};
 
 /// One emulated node.
 #[derive(Debug, Clone)]
@@ -71,15 +73,12 @@ impl NodeConfig {
 pub struct KubeletConfig {
     pub nodes: Vec<NodeConfig>,
     pub time_scale: f64,
-    /// kubelet >= 1.28 strips `rpc error: code = Unknown desc = ` (true); older keep it.
-    pub strip_unknown_rpc_prefix: bool,
-    /// kubelet >= 1.32 appends `: ErrImagePull: <err>` to the back-off waiting message.
-    pub backoff_message_with_error: bool,
+    /// The release played: message wrapping, back-off, credential provider, claimed
+    /// version (see [`profile`]).
+    pub profile: KubeletProfile,
     /// `serializeImagePulls` (kubelet default true): one pull at a time per node.
     pub serialize_image_pulls: bool,
     pub credential_provider: Option<AcrCredentialProvider>,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
     /// Pod worker re-sync after an error (kubelet: 10 s).
     pub resync: Duration,
     /// Delay of the sync that follows a failed pull and reports the back-off (≈ 1 s on a
@@ -92,12 +91,9 @@ impl KubeletConfig {
         KubeletConfig {
             nodes,
             time_scale: 1.0,
-            strip_unknown_rpc_prefix: true,
-            backoff_message_with_error: true,
+            profile: KubeletProfile::default(),
             serialize_image_pulls: true,
             credential_provider: None,
-            initial_backoff: Duration::from_secs(10),
-            max_backoff: Duration::from_secs(300),
             resync: Duration::from_secs(10),
             followup: Duration::from_secs(1),
         }
@@ -178,7 +174,7 @@ impl Kubelet {
         drop(self);
     }
 
-    /// Start the kubelet the way the lab runs it: the world's nodes, the AKS credential
+    /// Start the kubelet the way the lab runs it, playing `profile`: the world's nodes, the AKS credential
     /// provider for `*.azurecr.*` (kubelet identity → the Entra emulator's managed-identity
     /// endpoint at `authority_host` → `/oauth2/exchange` on the front door listed for the
     /// login server in `front_doors`), trusting the lab CA `ca_pem`.
@@ -187,6 +183,7 @@ impl Kubelet {
         containerd: &crate::containerd::Containerd,
         world: &crate::world::World,
         time_scale: f64,
+        profile: KubeletProfile,
         authority_host: &str,
         front_doors: HashMap<String, String>,
         ca_pem: &str,
@@ -206,6 +203,7 @@ impl Kubelet {
         };
         let mut config = KubeletConfig::for_world(world);
         config.time_scale = time_scale;
+        config.profile = profile;
         config.credential_provider = Some(provider);
         Kubelet::start(store, containerd.cri().await?, config)
     }

@@ -53,8 +53,8 @@ impl PodWorker {
     pub(super) fn new(shared: Arc<Shared>, node: usize, pod: Value, pod_index: u64) -> Self {
         let s = |p: &str| pod.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
         let backoff = Backoff::new(
-            shared.config.scaled(shared.config.initial_backoff),
-            shared.config.scaled(shared.config.max_backoff),
+            shared.config.scaled(shared.config.profile.image_backoff_initial),
+            shared.config.scaled(shared.config.profile.image_backoff_max),
         );
         let net = PodNet {
             host_ip: shared.config.nodes[node].host_ip.clone(),
@@ -274,7 +274,7 @@ impl PodWorker {
             let m = msg::backoff_waiting(
                 &image,
                 self.prev_err.get(&key).map(String::as_str),
-                cfg.backoff_message_with_error,
+                cfg.profile.backoff_message_with_error,
             );
             return Ensure::Failed {
                 reason: "ImagePullBackOff",
@@ -323,11 +323,11 @@ impl PodWorker {
         if let Some(p) = &self.shared.config.credential_provider {
             match p.provide(parsed).await {
                 Some(Ok(c)) => creds.push(c),
-                Some(Err(e)) => {
-                    tracing::warn!(
-                        "Failed getting credential from external registry credential provider: {e}"
-                    )
-                }
+                Some(Err(e)) => creds.extend(creds::after_provider_failure(
+                    self.shared.config.profile.credential_provider,
+                    &parsed.domain,
+                    &e,
+                )),
                 None => {}
             }
         }
@@ -344,7 +344,7 @@ impl PodWorker {
         let sem = self.shared.pull_slots[self.node].clone();
         let _permit = sem.acquire_owned().await.ok();
         let started = Instant::now();
-        let strip = self.shared.config.strip_unknown_rpc_prefix;
+        let strip = self.shared.config.profile.strip_unknown_rpc_prefix;
         let cri = &self.shared.cri;
         if creds.is_empty() {
             return cri
