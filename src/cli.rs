@@ -30,6 +30,11 @@ pub enum Command {
     Lab(acr_chaos_lab::cli::LabArgs),
     /// Inject faults, check pulls fail as expected, restore (default target: the embedded lab).
     Run(crate::engine::cli::RunArgs),
+    /// Compare a run with a baseline (or another run): verdicts, causes, error signatures,
+    /// timings, environment. Exit 4 when there are regressions.
+    Diff(crate::diff::cli::DiffArgs),
+    /// Accept a run as the baseline of its target (`baseline accept reports/<run-id>`).
+    Baseline(crate::diff::cli::BaselineArgs),
     /// Replay unfinished undos of interrupted runs (local journal or the cluster's copy).
     Recover(crate::engine::cli::RecoverArgs),
     /// Find the cause of a failing image pull: classify the pod's messages, check the
@@ -47,6 +52,8 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Report(a) => crate::report::cli::run(a),
         Command::Lab(a) => run_lab(a),
         Command::Run(a) => crate::engine::cli::run(a),
+        Command::Diff(a) => crate::diff::cli::run_diff(a).map_err(Into::into),
+        Command::Baseline(a) => crate::diff::cli::run_baseline(a).map_err(Into::into),
         Command::Recover(a) => crate::engine::cli::recover(a),
         Command::Diagnose(a) => crate::diagnose::cli::run(a),
     };

@@ -183,6 +183,11 @@ pub enum EventKind {
     ScenarioFinished {
         verdict: Verdict,
     },
+    /// What the run saw of its target before the first fault (Kubernetes and node
+    /// versions, the cluster's and the registry's ARM settings). Emitted once per run.
+    EnvironmentObserved {
+        environment: crate::environment::Environment,
+    },
     /// Free-form progress line (shown in the timeline).
     Note {
         message: String,

@@ -12,6 +12,10 @@ pub enum ExitCode {
     InvalidInput = 2,
     /// A restore failed: the environment may still be faulty. Run `acr-chaos recover`.
     RestoreFailed = 3,
+    /// `acr-chaos diff` (or `run --baseline`) found regressions against the baseline:
+    /// a verdict, cause, error signature, timing or scenario set changed beyond what the
+    /// baseline accepts. Distinct from 1: every scenario may have passed.
+    RegressionsFound = 4,
     /// Interrupted by SIGINT/SIGTERM (after restoring).
     Interrupted = 130,
 }
@@ -21,17 +25,20 @@ impl ExitCode {
         self as i32
     }
 
-    /// The worse of two outcomes: restore failed > interrupted > invalid > failed > ok.
-    /// A failed restore wins over an interruption: the environment may still be faulty,
-    /// and that is what the pipeline must see.
+    /// The worse of two outcomes: restore failed > interrupted > invalid > regressions >
+    /// failed > ok. A failed restore wins over an interruption: the environment may still
+    /// be faulty, and that is what the pipeline must see. Regressions win over a failed
+    /// expectation: a scenario that fails where the baseline passed is a regression; one
+    /// that failed the same way in the baseline stays 1.
     pub fn worst(self, other: ExitCode) -> ExitCode {
         fn rank(c: ExitCode) -> u8 {
             match c {
                 ExitCode::Success => 0,
                 ExitCode::ExpectationFailed => 1,
-                ExitCode::InvalidInput => 2,
-                ExitCode::Interrupted => 3,
-                ExitCode::RestoreFailed => 4,
+                ExitCode::RegressionsFound => 2,
+                ExitCode::InvalidInput => 3,
+                ExitCode::Interrupted => 4,
+                ExitCode::RestoreFailed => 5,
             }
         }
         if rank(other) > rank(self) { other } else { self }
@@ -45,6 +52,7 @@ impl ExitCode {
             ExitCode::RestoreFailed => {
                 "a restore failed: the environment may still be faulty (run `acr-chaos recover`)"
             }
+            ExitCode::RegressionsFound => "regressions found against the baseline",
             ExitCode::Interrupted => "interrupted (changes were restored)",
         }
     }
@@ -68,5 +76,8 @@ mod tests {
         assert_eq!(Interrupted.worst(RestoreFailed), RestoreFailed);
         assert_eq!(InvalidInput.worst(Success), InvalidInput);
         assert_eq!(Interrupted.code(), 130);
+        assert_eq!(ExpectationFailed.worst(RegressionsFound), RegressionsFound);
+        assert_eq!(RegressionsFound.worst(InvalidInput), InvalidInput);
+        assert_eq!(RegressionsFound.code(), 4);
     }
 }

@@ -10,7 +10,7 @@ mod report_support;
 use acr_chaos::ExitCode;
 use acr_chaos::events::Event;
 use acr_chaos::report::{
-    self, JSON_FILE, JUNIT_FILE, RunModel, SUMMARY_FILE, json::ReportV1, render_table,
+    self, JSON_FILE, JUNIT_FILE, RunModel, SUMMARY_FILE, json::ReportV2, render_table,
 };
 use quick_junit::{NonSuccessKind, TestCaseStatus};
 use report_support::*;
@@ -143,8 +143,8 @@ fn report_json_round_trips_and_is_versioned() {
     let events = restore_failure();
     let (_tmp, dir, _) = render_all(&events);
     let text = std::fs::read_to_string(dir.join(JSON_FILE)).unwrap();
-    let doc: ReportV1 = serde_json::from_str(&text).expect("report.json reads back");
-    assert_eq!(doc.schema_version, "acr-chaos.report/v1");
+    let doc: ReportV2 = serde_json::from_str(&text).expect("report.json reads back");
+    assert_eq!(doc.schema_version, "acr-chaos.report/v2");
     assert_eq!(doc.exit_code.code, 3);
     assert_eq!(doc.totals.restore_failures, 1);
     assert_eq!(doc.events, events, "the full event list, unchanged when nothing is secret");
@@ -153,7 +153,7 @@ fn report_json_round_trips_and_is_versioned() {
     assert_eq!(sc.timeline.len(), 11);
     assert_eq!(sc.timeline[6].offset, Duration::from_millis(14_250));
     // The event list alone rebuilds the same report.
-    let again = ReportV1::from_model(&RunModel::from_events(&doc.events));
+    let again = ReportV2::from_model(&RunModel::from_events(&doc.events));
     assert_eq!(again, doc);
 }
 

@@ -111,6 +111,19 @@ impl Kube {
         Ok(self.client.apiserver_version().await?.git_version)
     }
 
+    /// The API server's `/version` document (environment facts).
+    pub async fn server_info(
+        &self,
+    ) -> Result<k8s_openapi::apimachinery::pkg::version::Info, ClientError> {
+        Ok(self.client.apiserver_version().await?)
+    }
+
+    /// Every node (environment facts: `nodeInfo`, AKS labels).
+    pub async fn list_nodes(&self) -> Result<Vec<k8s_openapi::api::core::v1::Node>, ClientError> {
+        let api: Api<k8s_openapi::api::core::v1::Node> = Api::all(self.client.clone());
+        Ok(api.list(&ListParams::default()).await?.items)
+    }
+
     // ---- namespaces -------------------------------------------------------------------
 
     /// Create a namespace labelled as ours; fine if it already exists.

@@ -39,6 +39,11 @@ pub struct RunArgs {
     /// No progress on the terminal.
     #[arg(long)]
     pub quiet: bool,
+    /// Diff the run against this baseline file (`acr-chaos baseline accept`); writes
+    /// diff.json, diff.md and diff-junit.xml next to the run's reports. Exit 4 when
+    /// there are regressions (see the README's exit codes).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -126,6 +131,12 @@ pub async fn run_on_target(
     lro_interval: Duration,
     over: Overrides,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(b) = &args.baseline
+        && let Err(e) = crate::diff::cli::check_before_run(b, target.name.as_str())
+    {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::InvalidInput);
+    }
     let run_id = report::new_run_id();
     let mut planned: Vec<Planned> = Vec::new();
     for s in scenarios {
@@ -181,7 +192,12 @@ pub async fn run_on_target(
     if let Ok(Err(e)) = finished {
         eprintln!("error: writing reports: {e}");
     }
-    Ok(code)
+    Ok(match &args.baseline {
+        Some(b) if !args.dry_run => {
+            crate::diff::cli::after_run(b, &args.report_dir.join(&run_id), code, args.quiet)
+        }
+        _ => code,
+    })
 }
 
 fn dry_run(sink: &SharedSink, target: &Target, env: &Env, planned: &[Planned]) {
@@ -275,6 +291,8 @@ async fn live_run(
         .await
         .map_err(|e| format!("target {}: Kubernetes API unreachable: {e}", target.name))?;
     let env = resolve_env(&c, env0).await.map_err(|e| format!("target {}: {e}", target.name))?;
+    let environment = super::environment::observe(&c, &env.registry_id, &env.cluster_id).await;
+    sink.emit(Event::run(EventKind::EnvironmentObserved { environment }));
     let jns = target.journal_namespace.to_string();
     c.kube
         .ensure_namespace(&jns, run_id)

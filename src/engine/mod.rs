@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cli;
 pub mod connect;
+pub mod environment;
 pub mod journal;
 pub mod lab;
 pub mod lease;

@@ -117,15 +117,15 @@ pub fn read_report_events(path: &Path) -> Result<Vec<Event>, ReportError> {
         column: e.column(),
         message: without_location(&e),
     })?;
-    if doc.schema_version != super::json::SCHEMA_VERSION {
+    if !super::json::READABLE_VERSIONS.contains(&doc.schema_version.as_str()) {
         return Err(ReportError::Parse {
             path: path.to_owned(),
             line: 1,
             column: 1,
             message: format!(
-                "schemaVersion is {:?}; this acr-chaos reads {:?}",
+                "schemaVersion is {:?}; this acr-chaos reads {}",
                 doc.schema_version,
-                super::json::SCHEMA_VERSION
+                super::json::READABLE_VERSIONS.map(|v| format!("{v:?}")).join(" and ")
             ),
         });
     }

@@ -1,11 +1,15 @@
-//! `report.json`: the run as one versioned JSON document ([`ReportV1`]).
+//! `report.json`: the run as one versioned JSON document ([`ReportV2`]).
 //!
 //! The schema is derived with schemars ([`json_schema`]) and shipped as
-//! `docs/report.schema.json`; `reports/README.md` documents it. Additive changes keep the
-//! version; a field removed or changed in meaning bumps it (`acr-chaos.report/v2`).
+//! `docs/report.schema.json`; `reports/README.md` documents it. A field removed or changed
+//! in meaning bumps the version, and so does anything a reader of the previous version
+//! would reject: v2 added `environment` (v1's schema forbids unknown top-level members)
+//! and the `environment-observed` event. Readers accept [`READABLE_VERSIONS`] (a v1
+//! report simply has no environment) and refuse any other version by name.
 
 use super::ReportError;
 use super::model::{RunModel, ScenarioRecord, TimelineEntry, Totals, exit_code};
+use crate::environment::Environment;
 use crate::events::{Event, opt_duration_secs};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -13,24 +17,27 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The value of `schemaVersion` this code writes.
-pub const SCHEMA_VERSION: &str = "acr-chaos.report/v1";
+pub const SCHEMA_VERSION: &str = "acr-chaos.report/v2";
+
+/// Versions this code reads (their `events` parse the same way).
+pub const READABLE_VERSIONS: [&str; 2] = ["acr-chaos.report/v1", SCHEMA_VERSION];
 
 /// The process exit code and what it means.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExitInfo {
     /// 0 passed, 1 expectation failed, 2 invalid input or refused, 3 restore failed,
-    /// 130 interrupted.
+    /// 4 regressions against a baseline (`run --baseline`), 130 interrupted.
     pub code: i32,
     pub meaning: String,
 }
 
-/// `report.json`, version 1.
+/// `report.json`, version 2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(title = "acr-chaos run report", description = "report.json written by acr-chaos")]
-pub struct ReportV1 {
-    /// Always `acr-chaos.report/v1` for this version.
+pub struct ReportV2 {
+    /// Always `acr-chaos.report/v2` for this version.
     pub schema_version: String,
     pub run_id: String,
     /// The target's name (`lab` for the embedded lab).
@@ -53,6 +60,10 @@ pub struct ReportV1 {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
     pub totals: Totals,
+    /// What the run saw of its target before the first fault (absent: not observed, e.g.
+    /// a dry run or a refused run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
     pub scenarios: Vec<ScenarioRecord>,
     /// Run-level events (not tied to a scenario), described on one line each.
     pub run_timeline: Vec<TimelineEntry>,
@@ -60,7 +71,7 @@ pub struct ReportV1 {
     pub events: Vec<Event>,
 }
 
-impl ReportV1 {
+impl ReportV2 {
     pub fn from_model(model: &RunModel) -> Self {
         let code = exit_code(model);
         Self {
@@ -76,6 +87,7 @@ impl ReportV1 {
             refused: model.refused.clone(),
             interrupted: model.interrupted.clone(),
             totals: model.totals(),
+            environment: model.environment.clone(),
             scenarios: model.scenarios.clone(),
             run_timeline: model.run_timeline.clone(),
             events: model.events.clone(),
@@ -85,14 +97,14 @@ impl ReportV1 {
 
 /// Render the model as `report.json` (pretty-printed, trailing newline).
 pub fn render(model: &RunModel) -> Result<String, ReportError> {
-    let mut s = serde_json::to_string_pretty(&ReportV1::from_model(model))?;
+    let mut s = serde_json::to_string_pretty(&ReportV2::from_model(model))?;
     s.push('\n');
     Ok(s)
 }
 
 /// The JSON Schema of `report.json` (what `docs/report.schema.json` holds).
 pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(ReportV1);
+    let schema = schemars::schema_for!(ReportV2);
     let mut s = serde_json::to_string_pretty(&schema).expect("a schema serializes");
     s.push('\n');
     s

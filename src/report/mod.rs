@@ -4,7 +4,7 @@
 //! Outputs of a run, under `reports/<run-id>/`:
 //! - `junit.xml` ([`junit`]): one suite `acr-chaos`; per scenario the cases `<scenario>`,
 //!   `<scenario>/restore`, `<scenario>/recovery`, `<scenario>/alert/<name>`;
-//! - `report.json` ([`json`]): versioned schema `acr-chaos.report/v1`;
+//! - `report.json` ([`json`]): versioned schema `acr-chaos.report/v2` (reads v1 too);
 //! - `summary.md` ([`markdown`]): for CI job summaries;
 //! - the terminal summary table and live progress ([`terminal`]).
 //!
@@ -33,6 +33,7 @@
 
 pub mod cli;
 pub mod eventlog;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;

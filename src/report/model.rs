@@ -280,6 +280,8 @@ pub struct RunModel {
     pub scenarios: Vec<ScenarioRecord>,
     /// Run-level events (not belonging to a scenario), described.
     pub run_timeline: Vec<TimelineEntry>,
+    /// What the run saw of its target before the first fault (`environment-observed`).
+    pub environment: Option<crate::environment::Environment>,
     /// Every event received, redacted, in order.
     pub events: Vec<Event>,
 }
@@ -371,6 +373,9 @@ impl RunModel {
                 self.started = Some(event.at);
             }
             EventKind::RunRefused { reason } => self.refused.push(reason.clone()),
+            EventKind::EnvironmentObserved { environment } => {
+                self.environment = Some(environment.clone())
+            }
             EventKind::RunInterrupted { signal } => self.interrupted = Some(signal.clone()),
             EventKind::RunFinished { exit_code } => {
                 self.engine_exit_code = Some(*exit_code);
@@ -462,6 +467,7 @@ fn apply_scenario_event(s: &mut ScenarioRecord, event: &Event) {
         // Run-level kinds sent with a scenario name: keep them in the timeline only.
         EventKind::RunStarted { .. }
         | EventKind::RunRefused { .. }
+        | EventKind::EnvironmentObserved { .. }
         | EventKind::RunInterrupted { .. }
         | EventKind::RunFinished { .. } => {}
     }
@@ -482,6 +488,7 @@ fn exit_code_from_i32(code: i32) -> Option<ExitCode> {
         ExitCode::ExpectationFailed,
         ExitCode::InvalidInput,
         ExitCode::RestoreFailed,
+        ExitCode::RegressionsFound,
         ExitCode::Interrupted,
     ]
     .into_iter()

@@ -134,6 +134,7 @@ pub fn describe(kind: &EventKind) -> String {
             format!("error in {}: {error}", stage_word(*stage))
         }
         EventKind::ScenarioFinished { verdict } => format!("finished: {}", verdict_word(*verdict)),
+        EventKind::EnvironmentObserved { environment } => describe_environment(environment),
         EventKind::Note { message } => message.clone(),
         EventKind::RunRefused { reason } => format!("run refused: {reason}"),
         EventKind::RunInterrupted { signal } => {
@@ -141,6 +142,34 @@ pub fn describe(kind: &EventKind) -> String {
         }
         EventKind::RunFinished { exit_code } => format!("run finished: exit code {exit_code}"),
     }
+}
+
+/// `environment: Kubernetes v1.33.2; kubelet v1.33.2; containerd://1.6.20 (2 nodes)...`.
+fn describe_environment(env: &crate::environment::Environment) -> String {
+    let mut parts = Vec::new();
+    if let Some(k) = &env.kubernetes {
+        parts.push(format!("Kubernetes {}", k.server_version));
+    }
+    let mut distinct = |f: fn(&crate::environment::NodeFacts) -> &str| {
+        let mut v: Vec<&str> = env.nodes.iter().map(f).filter(|s| !s.is_empty()).collect();
+        v.sort_unstable();
+        v.dedup();
+        if !v.is_empty() {
+            parts.push(v.join(" / "));
+        }
+    };
+    distinct(|n| n.kubelet_version.as_str());
+    distinct(|n| n.container_runtime_version.as_str());
+    distinct(|n| n.node_image.as_deref().unwrap_or(""));
+    parts.push(format!("{} node{}", env.nodes.len(), if env.nodes.len() == 1 { "" } else { "s" }));
+    if let Some(sku) = env.registry.as_ref().and_then(|r| r.sku.as_deref()) {
+        parts.push(format!("registry {sku}"));
+    }
+    let mut s = format!("environment: {}", parts.join("; "));
+    if !env.unavailable.is_empty() {
+        s.push_str(&format!(" (unavailable: {})", env.unavailable.join("; ")));
+    }
+    s
 }
 
 #[cfg(test)]

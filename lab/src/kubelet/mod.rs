@@ -22,6 +22,7 @@ pub mod creds;
 pub mod events;
 pub mod image;
 pub mod messages;
+pub mod node;
 pub mod profile;
 pub mod status;
 mod worker;
@@ -84,6 +85,8 @@ pub struct KubeletConfig {
     /// Delay of the sync that follows a failed pull and reports the back-off (≈ 1 s on a
     /// real node, triggered by the sandbox's lifecycle event).
     pub followup: Duration,
+    /// When set, a Node object per node is registered at start with this `nodeInfo`.
+    pub node_info: Option<node::NodeInfo>,
 }
 
 impl KubeletConfig {
@@ -96,6 +99,7 @@ impl KubeletConfig {
             credential_provider: None,
             resync: Duration::from_secs(10),
             followup: Duration::from_secs(1),
+            node_info: None,
         }
     }
 
@@ -159,6 +163,10 @@ impl Kubelet {
                 config.time_scale
             )));
         }
+        if let Some(info) = &config.node_info {
+            node::register(&store, &config.nodes, info)
+                .map_err(|e| KubeletError::Config(format!("registering nodes: {}", e.message)))?;
+        }
         let permits = if config.serialize_image_pulls { 1 } else { Semaphore::MAX_PERMITS };
         let pull_slots = config.nodes.iter().map(|_| Arc::new(Semaphore::new(permits))).collect();
         let shared = Arc::new(Shared { store, cri, config, pull_slots });
@@ -201,11 +209,18 @@ impl Kubelet {
             endpoints: front_doors,
             http: AcrCredentialProvider::http_client(Some(ca_pem)).map_err(KubeletError::Config)?,
         };
+        let cri = containerd.cri().await?;
+        let v = cri.version().await?;
         let mut config = KubeletConfig::for_world(world);
         config.time_scale = time_scale;
         config.profile = profile;
         config.credential_provider = Some(provider);
-        Kubelet::start(store, containerd.cri().await?, config)
+        config.node_info = Some(node::NodeInfo::host(
+            config.profile.kubelet_version,
+            &v.runtime_name,
+            &v.runtime_version,
+        ));
+        Kubelet::start(store, cri, config)
     }
 }
 
