@@ -60,13 +60,17 @@ const SCRIPT: &str = r#"
 "#;
 
 /// Colour of a stage band.
-const STAGES: [(&str, &str); 6] = [
+/// Stages in order: preflight (guards, baseline probe and alert checks), inject (journal,
+/// change), observe (until asserted), alerts (checks while the fault holds), restore,
+/// recover (fresh probe), resolve (alerts resolving, cleanup).
+const STAGES: [(&str, &str); 7] = [
     ("preflight", "#c8d1dc"),
     ("inject", "#f0b400"),
     ("observe", "#e5534b"),
+    ("alerts", "#fb8f44"),
     ("restore", "#6f42c1"),
     ("recover", "#2da44e"),
-    ("cleanup", "#8c959f"),
+    ("resolve", "#8c959f"),
 ];
 
 /// Render the page. `runs` are sorted oldest first by the caller (or not: they are
@@ -116,19 +120,7 @@ fn runs_table(out: &mut String, runs: &[RunInput]) {
     );
     for r in runs {
         let t = r.model.totals();
-        let env = r.model.environment.as_ref().map(|e| {
-            let facts = e.facts();
-            facts
-                .iter()
-                .filter(|(k, _)| {
-                    k.ends_with("kubeletVersion")
-                        || k.ends_with("containerRuntimeVersion")
-                        || k.as_str() == "kubernetes.serverVersion"
-                })
-                .map(|(_, v)| v.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        });
+        let env = r.model.environment.as_ref().map(environment_summary);
         let _ = writeln!(
             out,
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"v-passed\">{}</td><td class=\"v-failed\">{}</td><td class=\"v-error\">{}</td><td class=\"v-skipped\">{}</td><td class=\"muted\">{}</td></tr>",
@@ -145,23 +137,63 @@ fn runs_table(out: &mut String, runs: &[RunInput]) {
     out.push_str("</table>\n");
 }
 
+/// `Kubernetes v1.33.2 · kubelet v1.33.2 · containerd://1.7.27 · <node image>`.
+fn environment_summary(e: &crate::environment::Environment) -> String {
+    let mut parts = Vec::new();
+    if let Some(k) = &e.kubernetes {
+        parts.push(format!("Kubernetes {}", k.server_version));
+    }
+    let distinct = |f: fn(&crate::environment::NodeFacts) -> String| {
+        let mut v: Vec<String> = e.nodes.iter().map(f).filter(|s| !s.is_empty()).collect();
+        v.sort();
+        v.dedup();
+        v.join("/")
+    };
+    for (prefix, v) in [
+        ("kubelet ", distinct(|n| n.kubelet_version.clone())),
+        ("", distinct(|n| n.container_runtime_version.clone())),
+        ("", distinct(|n| n.node_image.clone().unwrap_or_default())),
+    ] {
+        if !v.is_empty() {
+            parts.push(format!("{prefix}{v}"));
+        }
+    }
+    parts.join(" · ")
+}
+
+/// Seconds for an axis: `850 ms` below a second, else `12.3 s`.
+fn axis_secs(v: f64, max: f64) -> String {
+    if max < 1.0 { format!("{:.0} ms", v * 1000.0) } else { format!("{v:.1} s") }
+}
+
 /// Stage boundaries of a scenario, as seconds since its start.
 fn stage_spans(model: &RunModel, s: &ScenarioRecord) -> Vec<(&'static str, f64, f64)> {
     let Some(t0) = s.started else { return Vec::new() };
-    let at = |pick: fn(&EventKind) -> bool| {
-        model
-            .events
+    let events: Vec<_> =
+        model.events.iter().filter(|e| e.scenario.as_deref() == Some(s.name.as_str())).collect();
+    let secs = |e: &crate::events::Event| (e.at - t0).num_milliseconds() as f64 / 1000.0;
+    let at = |pick: fn(&EventKind) -> bool| events.iter().find(|e| pick(&e.kind)).map(|e| secs(e));
+    let asserted =
+        at(|k| matches!(k, EventKind::Asserted { .. } | EventKind::ScenarioError { .. }));
+    let restored = at(|k| matches!(k, EventKind::RestoreFinished { .. }));
+    // the last alert check between the assertion and the restore ends the alerts stage
+    let alerts_done = match (asserted, restored) {
+        (Some(a), Some(r)) => events
             .iter()
-            .filter(|e| e.scenario.as_deref() == Some(s.name.as_str()))
-            .find(|e| pick(&e.kind))
-            .map(|e| (e.at - t0).num_milliseconds() as f64 / 1000.0)
+            .filter(|e| matches!(e.kind, EventKind::AlertChecked { .. }))
+            .map(|e| secs(e))
+            .filter(|t| *t >= a && *t <= r)
+            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))))
+            .or(Some(a)),
+        _ => asserted,
     };
     let marks = [
         Some(0.0),
         at(|k| matches!(k, EventKind::PreflightPassed { .. })),
         at(|k| matches!(k, EventKind::FaultInjected { .. })),
-        at(|k| matches!(k, EventKind::Asserted { .. } | EventKind::ScenarioError { .. })),
-        at(|k| matches!(k, EventKind::RestoreFinished { .. })),
+        asserted,
+        alerts_done,
+        restored,
         at(|k| matches!(k, EventKind::RecoveryFinished { .. })),
         s.finished.map(|f| (f - t0).num_milliseconds() as f64 / 1000.0),
     ];
@@ -192,7 +224,7 @@ fn legend(out: &mut String) {
         let _ = write!(out, "<span><i class=\"sw\" style=\"background:{color}\"></i>{name}</span>");
     }
     out.push_str(
-        "<span>▼ fault effective</span><span>● recovered</span><span>◆ alert check</span></div>\n",
+        "<span>▼ fault effective</span><span>● recovered</span><span>◆ alert check (green passed, red failed)</span></div>\n",
     );
 }
 
@@ -348,12 +380,13 @@ fn trend_svg(name: &str, points: &[Point<'_>]) -> String {
         let v = max * frac;
         let _ = write!(
             svg,
-            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eef\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#667\" text-anchor=\"end\">{v:.1} s</text>",
+            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eef\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#667\" text-anchor=\"end\">{}</text>",
             w - 12.0,
             y(v),
             y(v),
             left - 4.0,
-            y(v) + 3.0
+            y(v) + 3.0,
+            axis_secs(v, max)
         );
     }
     for (series, color, pick) in [
