@@ -37,7 +37,7 @@ pub enum LabCommand {
         /// Kubernetes minor the kubelet emulator plays (message wrapping, back-off
         /// message, node credential provider, nodeInfo version): 1.27, 1.31, 1.32, 1.33
         /// [default: $ACR_CHAOS_LAB_KUBELET_PROFILE or 1.33]. See docs/lab-profiles.md.
-        #[arg(long, value_name = "MINOR", value_parser = parse_profile)]
+        #[arg(long, value_name = "MINOR", value_parser = parse_profile, requires = "kubelet")]
         kubelet_profile: Option<String>,
         /// Also run Prometheus + Alertmanager on the shipped alert rules (Debian packages
         /// prometheus, prometheus-alertmanager); URLs go to lab.env
@@ -164,6 +164,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // Without the kubelet nothing would play the profile: refused.
+        assert!(Cli::try_parse_from(["x", "up", "--kubelet-profile", "1.27"]).is_err());
         let err = Cli::try_parse_from(["x", "up", "--kubelet-profile", "1.30"]).unwrap_err();
         assert!(err.to_string().contains("valid profiles: 1.27, 1.31, 1.32, 1.33"), "{err}");
     }
