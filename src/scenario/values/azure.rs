@@ -1,22 +1,8 @@
 //! Azure-side values: GUIDs, ARM ids, CIDRs, ACR token names, principals, roles, scopes.
 
-use super::{Invalid, JsonSchema, Schema, SchemaGenerator, json_schema, re};
-use regex::Regex;
+use super::{Invalid, JsonSchema, Schema, SchemaGenerator, chars, json_schema};
 use std::fmt;
 use std::str::FromStr;
-use std::sync::LazyLock;
-
-static GUID: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-});
-static ACR_TOKEN: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9-]{5,50}$"));
-static NSG_RULE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$"));
-static ARM_ID: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)^/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/resourceGroups/[-\w._()]+(/providers/[A-Za-z0-9.]+(/[^/\s]+/[^/\s]+)+)?)?$",
-    )
-});
 
 string_newtype!(
     /// A GUID (subscription, tenant, object or role definition id).
@@ -25,7 +11,7 @@ string_newtype!(
 impl FromStr for Guid {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        if GUID.is_match(s) {
+        if chars::guid(s) {
             Ok(Guid(s.to_ascii_lowercase()))
         } else {
             Err(Invalid::new(
@@ -70,7 +56,7 @@ impl ArmId {
 impl FromStr for ArmId {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        if ARM_ID.is_match(s) {
+        if chars::arm_id(s) {
             Ok(ArmId(s.to_string()))
         } else {
             Err(Invalid::new(
@@ -120,7 +106,7 @@ string_newtype!(
 impl FromStr for AcrTokenName {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        if ACR_TOKEN.is_match(s) {
+        if chars::acr_token(s) {
             Ok(AcrTokenName(s.to_string()))
         } else {
             Err(Invalid::new(
@@ -295,7 +281,7 @@ string_newtype!(
 impl FromStr for NsgRuleName {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        if NSG_RULE.is_match(s) {
+        if chars::nsg_rule(s) {
             Ok(NsgRuleName(s.to_string()))
         } else {
             Err(Invalid::new(

@@ -6,7 +6,6 @@ use regex::Regex;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use std::fmt;
 use std::str::FromStr;
-use std::sync::LazyLock;
 
 /// A value that failed its check: what is wrong, and what would be valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,17 +168,14 @@ fn typed_arm_id(s: &str, ty: &str) -> Result<(), Invalid> {
     ArmId::from_str(s)?.expect_type(ty)
 }
 
-static LABEL_NAME: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"));
-
 /// A Kubernetes label key: `[prefix/]name`, prefix a DNS subdomain, name at most 63.
 fn check_label_key(s: &str) -> Result<(), Invalid> {
     let (prefix, name) = match s.rsplit_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
     };
-    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && DNS_SUBDOMAIN.is_match(p));
-    if prefix_ok && name.len() <= 63 && LABEL_NAME.is_match(name) {
+    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && chars::dns_subdomain(p));
+    if prefix_ok && name.len() <= 63 && chars::label_name(name) {
         Ok(())
     } else {
         Err(Invalid::new(format!("{s:?} is not a label key"), check_form("label-key")))
@@ -188,30 +184,12 @@ fn check_label_key(s: &str) -> Result<(), Invalid> {
 
 /// A Kubernetes label value: empty, or at most 63 characters.
 fn check_label_value(s: &str) -> Result<(), Invalid> {
-    if s.is_empty() || (s.len() <= 63 && LABEL_NAME.is_match(s)) {
+    if s.is_empty() || (s.len() <= 63 && chars::label_name(s)) {
         Ok(())
     } else {
         Err(Invalid::new(format!("{s:?} is not a label value"), check_form("label-value")))
     }
 }
-
-fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("built-in regex")
-}
-
-static DNS_LABEL: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"));
-static DNS_SUBDOMAIN: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"));
-static HOST: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"^(localhost|[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(:[0-9]{1,5})?$",
-    )
-});
-static PATH_COMPONENT: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$"));
-static TAG: LazyLock<Regex> = LazyLock::new(|| re(r"^[\w][\w.-]{0,127}$"));
-static DIGEST: LazyLock<Regex> = LazyLock::new(|| re(r"^sha256:[0-9a-f]{64}$"));
-static ENV_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z_][A-Za-z0-9_]*$"));
 
 const IMAGE_FORM: &str = "[host[:port]/]path[:tag][@sha256:<64 hex>], path components lowercase [a-z0-9] separated by . _ __ or -, tag [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
 
@@ -317,7 +295,7 @@ impl FromStr for ImageRef {
         }
         let (host, path, tag, digest) = split_image(s);
         if let Some(h) = host
-            && !HOST.is_match(h)
+            && !chars::host(h)
         {
             return bad(format!("registry host {h:?} is not host[:port]"));
         }
@@ -325,7 +303,7 @@ impl FromStr for ImageRef {
             return bad("no repository path".into());
         }
         for c in path.split('/') {
-            if !PATH_COMPONENT.is_match(c) {
+            if !chars::path_component(c) {
                 let why = if c.chars().any(|ch| ch.is_ascii_uppercase()) {
                     "must be lowercase"
                 } else {
@@ -335,12 +313,12 @@ impl FromStr for ImageRef {
             }
         }
         if let Some(t) = tag
-            && !TAG.is_match(t)
+            && !chars::tag(t)
         {
             return bad(format!("tag {t:?} is not [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}"));
         }
         if let Some(d) = digest
-            && !DIGEST.is_match(d)
+            && !chars::digest(d)
         {
             return bad(format!("digest {d:?} is not sha256:<64 lowercase hex>"));
         }
@@ -364,7 +342,7 @@ impl FromStr for ImageSpec {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
         if let Some(alias) = s.strip_prefix("target:") {
-            if !DNS_LABEL.is_match(alias) {
+            if !chars::dns_label(alias) {
                 return Err(Invalid::new(
                     format!("invalid alias {alias:?} in {s:?}"),
                     "target:<alias> with a lowercase name [a-z0-9-], e.g. target:acr",
@@ -461,7 +439,7 @@ string_newtype!(
 impl FromStr for DnsLabel {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        if s.len() <= 63 && DNS_LABEL.is_match(s) {
+        if s.len() <= 63 && chars::dns_label(s) {
             Ok(DnsLabel(s.to_string()))
         } else {
             Err(Invalid::new(
@@ -484,7 +462,7 @@ string_newtype!(
 impl FromStr for K8sName {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        if s.len() <= 253 && DNS_SUBDOMAIN.is_match(s) {
+        if s.len() <= 253 && chars::dns_subdomain(s) {
             Ok(K8sName(s.to_string()))
         } else {
             Err(Invalid::new(
@@ -503,7 +481,7 @@ string_newtype!(
 impl FromStr for RegistryHost {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        if HOST.is_match(s) {
+        if chars::host(s) {
             Ok(RegistryHost(s.to_string()))
         } else {
             Err(Invalid::new(
@@ -522,7 +500,7 @@ string_newtype!(
 impl FromStr for ImageTag {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        if TAG.is_match(s) {
+        if chars::tag(s) {
             Ok(ImageTag(s.to_string()))
         } else {
             Err(Invalid::new(
@@ -541,7 +519,7 @@ string_newtype!(
 impl FromStr for EnvName {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        if ENV_NAME.is_match(s) {
+        if chars::env_name(s) {
             Ok(EnvName(s.to_string()))
         } else {
             // The value is not echoed: someone may have pasted the secret itself here.
@@ -555,6 +533,7 @@ impl FromStr for EnvName {
 string_value!(EnvName, "env-name", "The name of an environment variable (never a secret value).");
 
 mod azure;
+mod chars;
 pub use azure::*;
 
 #[cfg(test)]
