@@ -2,6 +2,7 @@
 //! Every event carries its wall-clock time and, when it belongs to one, the scenario.
 //! Nothing in here may hold a secret: events end up in reports.
 
+use crate::classify::Cause;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -68,7 +69,7 @@ pub struct Observation {
     pub message: Option<String>,
     /// Causes the classifier found in `message` (cause ids, signatures.md §5).
     #[serde(default)]
-    pub causes: Vec<String>,
+    pub causes: Vec<Cause>,
     /// Event reasons seen for the pod, in order (`Pulling`, `Failed`, `BackOff`...).
     #[serde(default)]
     pub event_reasons: Vec<String>,
@@ -79,7 +80,7 @@ pub struct Observation {
 #[serde(rename_all = "camelCase")]
 pub struct ExpectedSummary {
     pub waiting_reasons: Vec<String>,
-    pub causes: Vec<String>,
+    pub causes: Vec<Cause>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_regex: Option<String>,
     #[serde(with = "duration_secs")]
@@ -237,12 +238,12 @@ pub mod opt_duration_secs {
 }
 
 /// Where events go. Reporters implement this; the engine holds a [`Fanout`].
-pub trait Sink: Send {
+pub trait Sink: Send + std::fmt::Debug {
     fn event(&mut self, event: &Event);
 }
 
 /// Sends each event to every sink, in order.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Fanout {
     sinks: Vec<Box<dyn Sink>>,
 }

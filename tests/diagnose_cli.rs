@@ -83,6 +83,7 @@ fn prerequisites(test: &str) -> bool {
 
 /// The binary against a running lab (`--lab-state`): a pod with a missing tag.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(clippy::too_many_lines, reason = "one end-to-end story, step by step")]
 async fn binary_diagnoses_a_pod_in_a_running_lab() {
     if !prerequisites("diagnose_cli") {
         return;

@@ -136,6 +136,7 @@ fn verdict(c: &Case, d: &Diagnosis) -> Result<(), String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(clippy::too_many_lines, reason = "a table of built-in faults, then one loop over it")]
 async fn diagnose_names_cause_and_fix_for_each_builtin_fault() {
     if !prerequisites("diagnose_lab") {
         return;
@@ -175,7 +176,7 @@ async fn diagnose_names_cause_and_fix_for_each_builtin_fault() {
     let mut cases = vec![
         Case {
             name: "acr-detach",
-            faults: vec![Box::new(AcrDetach)],
+            faults: vec![Box::new(AcrDetach { registry_id: None })],
             private: false,
             extra_secrets: vec![],
             causes: &[
@@ -272,7 +273,7 @@ async fn diagnose_names_cause_and_fix_for_each_builtin_fault() {
             // attached clusters fall back to the kubelet identity when a pull secret is
             // refused (as the kubelet does), so the cluster is detached as well
             faults: vec![
-                Box::new(AcrDetach),
+                Box::new(AcrDetach { registry_id: None }),
                 Box::new(PullSecretExpired {
                     token: "probe-pull".into(),
                     expiry: Duration::from_secs(2),

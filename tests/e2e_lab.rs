@@ -5,9 +5,10 @@
 //! secret in any output. Needs root, containerd, docker-registry and nft: without them
 //! the tests print SKIPPED (and fail when CI=true).
 
-// One std Mutex serializes the sync and async lab tests; each async test owns its runtime,
-// so holding the guard across awaits cannot deadlock.
-#![allow(clippy::await_holding_lock)]
+#![allow(
+    clippy::await_holding_lock,
+    reason = "one std Mutex serializes the sync and async lab tests; each async test owns its runtime, so holding the guard across awaits cannot deadlock"
+)]
 
 use acr_chaos::clients::kube::Kube;
 use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, write_target};

@@ -3,6 +3,7 @@
 //! (after a failed expectation, an injection error, an interrupt), and one failing undo
 //! does not stop the others.
 
+use acr_chaos::classify::Cause;
 use acr_chaos::clients::SecretString;
 use acr_chaos::clients::arm::ArmClient;
 use acr_chaos::clients::credential::StaticToken;
@@ -12,7 +13,7 @@ use acr_chaos::engine::journal::{self, EntryState, Journal};
 use acr_chaos::engine::probe::{Goal, ProbeEnd, ProbeListener, ProbeRequest, ProbeResult, Prober};
 use acr_chaos::engine::scenario::{self, Expectation, ScenarioPlan, Services, SharedSink};
 use acr_chaos::events::{Event, EventKind, Observation, Sink, Verdict};
-use acr_chaos::faults::{Ctx, Env, Fault, FaultError, Lock, Phase, ProbePlan, Undo};
+use acr_chaos::faults::{Ctx, Env, Fault, FaultError, FaultKind, Lock, Phase, ProbePlan, Undo};
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use std::path::PathBuf;
@@ -44,6 +45,7 @@ async fn arm_server() -> (String, Arc<Mutex<Vec<String>>>) {
     (base, log)
 }
 
+#[derive(Debug)]
 struct FakeFault {
     undos: Vec<Undo>,
     fail_inject: bool,
@@ -54,8 +56,8 @@ struct FakeFault {
 
 #[async_trait]
 impl Fault for FakeFault {
-    fn kind(&self) -> &'static str {
-        "network-path-cut"
+    fn kind(&self) -> FaultKind {
+        FaultKind::NetworkPathCut
     }
     fn locks(&self, _env: &Env) -> Vec<Lock> {
         vec![]
@@ -82,7 +84,7 @@ impl Fault for FakeFault {
             doc.map(|d| d.entries.iter().filter(|e| e.state == EntryState::Pending).count());
         if self.fail_inject {
             return Err(FaultError::Precondition {
-                fault: "network-path-cut",
+                fault: FaultKind::NetworkPathCut,
                 message: "boom".into(),
             });
         }
@@ -90,6 +92,7 @@ impl Fault for FakeFault {
     }
 }
 
+#[derive(Debug)]
 struct FakeProber {
     faulted: Observation,
     calls: Mutex<Vec<(String, Goal)>>,
@@ -139,6 +142,7 @@ impl Prober for FakeProber {
     }
 }
 
+#[derive(Debug)]
 struct Shared(Arc<Mutex<Vec<Event>>>);
 impl Sink for Shared {
     fn event(&mut self, e: &Event) {
@@ -153,7 +157,7 @@ fn unauthorized() -> Observation {
         image: "r.io/x:1".into(),
         waiting_reason: Some("ErrImagePull".into()),
         message: Some("Failed to pull image \"r.io/x:1\": failed to fetch anonymous token: unexpected status: 401 Unauthorized".into()),
-        causes: vec!["unauthorized-anonymous".into()],
+        causes: vec![Cause::UnauthorizedAnonymous],
         event_reasons: vec!["Pulling".into(), "Failed".into()],
     }
 }
@@ -223,7 +227,7 @@ async fn run_one(
         node_selector: Default::default(),
         expect: Expectation {
             waiting_reasons: vec!["ErrImagePull".into(), "ImagePullBackOff".into()],
-            causes: expect_causes.iter().map(|s| s.to_string()).collect(),
+            causes: expect_causes.iter().map(|s| s.parse().unwrap()).collect(),
             message_regex: Some(regex::Regex::new("401").unwrap()),
             deadline: Duration::from_secs(5),
         },

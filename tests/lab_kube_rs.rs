@@ -36,6 +36,7 @@ fn pod(name: &str) -> Pod {
 }
 
 #[tokio::test]
+#[expect(clippy::too_many_lines, reason = "one end-to-end story, step by step")]
 async fn kube_rs_crud_watch_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let (lab, client) = client(dir.path()).await;

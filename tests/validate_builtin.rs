@@ -2,12 +2,11 @@
 //! fault must show, resolve their probe images against the example target, survive a
 //! serialize → validate → load round trip, and the shipped JSON Schema is current.
 
+use acr_chaos::classify::Cause;
 use acr_chaos::scenario::load::{Loaded, check_text};
 use acr_chaos::scenario::schema::{SchemaKind, json_schema};
 use acr_chaos::scenario::values::ImageSpec;
-use acr_chaos::scenario::{
-    CauseId, Fault, Scenario, Target, load_path, load_scenarios, load_target,
-};
+use acr_chaos::scenario::{Fault, Scenario, Target, load_path, load_scenarios, load_target};
 use rstest::rstest;
 use std::path::{Path, PathBuf};
 
@@ -29,20 +28,20 @@ fn example_target() -> Target {
 }
 
 #[rstest]
-#[case("acr-detach", "acr-detach", &[CauseId::UnauthorizedAnonymous])]
-#[case("image-tag-missing", "image-tag-missing", &[CauseId::NotFound])]
-#[case("role-assignment-delete", "role-assignment-delete", &[CauseId::UnauthorizedAnonymous])]
-#[case("private-registry-no-secret", "private-registry-no-secret", &[CauseId::AccessDenied])]
-#[case("registry-firewall-deny", "registry-firewall-deny", &[CauseId::ForbiddenNetwork])]
-#[case("registry-public-access-disabled", "registry-firewall-deny", &[CauseId::ForbiddenNetwork])]
-#[case("pull-secret-expired", "pull-secret-expired", &[CauseId::UnauthorizedCredentials])]
-#[case("pull-secret-wrong", "pull-secret-wrong", &[CauseId::UnauthorizedCredentials])]
-#[case("pull-secret-missing", "pull-secret-missing", &[CauseId::PullSecretMissing, CauseId::AccessDenied])]
-#[case("network-path-cut", "network-path-cut", &[CauseId::NetworkUnreachable])]
+#[case("acr-detach", "acr-detach", &[Cause::UnauthorizedAnonymous])]
+#[case("image-tag-missing", "image-tag-missing", &[Cause::NotFound])]
+#[case("role-assignment-delete", "role-assignment-delete", &[Cause::UnauthorizedAnonymous])]
+#[case("private-registry-no-secret", "private-registry-no-secret", &[Cause::AccessDenied])]
+#[case("registry-firewall-deny", "registry-firewall-deny", &[Cause::ForbiddenNetwork])]
+#[case("registry-public-access-disabled", "registry-firewall-deny", &[Cause::ForbiddenNetwork])]
+#[case("pull-secret-expired", "pull-secret-expired", &[Cause::UnauthorizedCredentials])]
+#[case("pull-secret-wrong", "pull-secret-wrong", &[Cause::UnauthorizedCredentials])]
+#[case("pull-secret-missing", "pull-secret-missing", &[Cause::PullSecretMissing, Cause::AccessDenied])]
+#[case("network-path-cut", "network-path-cut", &[Cause::NetworkUnreachable])]
 fn builtin_scenario_expects_its_cause(
     #[case] name: &str,
     #[case] kind: &str,
-    #[case] causes: &[CauseId],
+    #[case] causes: &[Cause],
 ) {
     let all = builtin();
     let s = all

@@ -199,14 +199,7 @@ impl Containerd {
             .stdout(Stdio::from(log_file))
             .stderr(Stdio::from(log_err))
             .process_group(0);
-        // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                    .map_err(std::io::Error::from)?;
-                Ok(())
-            });
-        }
+        crate::child::die_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(io_err(&bin))?;
         let mut me = Containerd { child: Some(child), dir, socket, log, version: String::new() };
         me.wait_ready(opts.start_timeout).await?;

@@ -3,6 +3,7 @@
 
 pub mod acr;
 pub mod arm;
+mod child;
 pub mod cli;
 pub mod containerd;
 pub mod cri;

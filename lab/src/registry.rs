@@ -121,14 +121,7 @@ impl Registry {
             .stdout(Stdio::from(log_file))
             .stderr(Stdio::from(log_err))
             .process_group(0);
-        // SAFETY: only prctl (async-signal-safe) runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                    .map_err(std::io::Error::from)?;
-                Ok(())
-            });
-        }
+        crate::child::die_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(io_err(&bin))?;
         let mut me = Registry { child: Some(child), addr, log, dir: cfg.dir.clone() };
         me.wait_ready(cfg.start_timeout).await?;

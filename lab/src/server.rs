@@ -93,7 +93,7 @@ pub async fn serve_http(router: Router, addr: SocketAddr) -> io::Result<Served> 
 async fn serve<F, Fut, S>(router: Router, addr: SocketAddr, wrap: F) -> io::Result<Served>
 where
     F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = io::Result<S>> + Send + 'static,
+    Fut: Future<Output = io::Result<S>> + Send + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let listener = TcpListener::bind(addr).await?;

@@ -5,6 +5,8 @@
 //! the lab's endpoint also speaks (api-version 2019-08-01, `X-IDENTITY-HEADER`). This
 //! binary holds a single test because it sets process environment variables.
 
+#![allow(unsafe_code, reason = "std::env::set_var, in a binary with a single test")]
+
 mod arm_support;
 
 use std::time::Duration;

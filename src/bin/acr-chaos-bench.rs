@@ -136,7 +136,7 @@ async fn bench_lab() -> Value {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let grants = acr_chaos_lab::acr::bench_token_grants(20_000).await;
-    let best = startups.iter().cloned().fold(f64::INFINITY, f64::min);
+    let best = startups.iter().copied().fold(f64::INFINITY, f64::min);
     json!({
         "startupMs": startups,
         "startupBestMs": if best.is_finite() { json!(best) } else { Value::Null },

@@ -28,9 +28,7 @@ pub use rules::classify;
 ///
 /// Serialized (serde, JSON Schema, [`std::fmt::Display`], [`std::str::FromStr`]) as its
 /// kebab-case id, e.g. `unauthorized-anonymous`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Cause {
@@ -133,6 +131,22 @@ impl Cause {
     }
 }
 
+/// A plain string enum of the ids (what scenario files write in `expect.causes`), so that
+/// `validate` names them in its hints and editors complete them.
+impl JsonSchema for Cause {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Cause".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let ids: Vec<&str> = ALL.iter().map(|c| c.id()).collect();
+        schemars::json_schema!({
+            "description": "A cause id from the taxonomy (signatures.md §5).",
+            "type": "string",
+            "enum": ids,
+        })
+    }
+}
+
 impl std::fmt::Display for Cause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.id())
@@ -157,6 +171,11 @@ impl std::str::FromStr for Cause {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Cause::from_id(s.trim()).ok_or_else(|| UnknownCause { given: s.to_owned() })
     }
+}
+
+/// `items` (causes, usually) by their `Display` form, separated by `sep`.
+pub fn join<T: std::fmt::Display>(items: &[T], sep: &str) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(sep)
 }
 
 /// A cause with its explanation and first remediation step, as `classify --output json`

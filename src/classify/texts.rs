@@ -69,6 +69,7 @@ pub(super) fn explanation(cause: Cause) -> &'static str {
     }
 }
 
+#[expect(clippy::too_many_lines, reason = "a table: one remediation text per cause")]
 pub(super) fn remediation(cause: Cause) -> &'static str {
     match cause {
         Cause::UnauthorizedAnonymous => {

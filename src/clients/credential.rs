@@ -42,11 +42,12 @@ impl CredentialConfig {
 
 /// Something that hands out bearer tokens for ARM.
 #[async_trait]
-pub trait TokenSource: Send + Sync {
+pub trait TokenSource: Send + Sync + std::fmt::Debug {
     async fn token(&self) -> Result<SecretString, ClientError>;
 }
 
 /// A fixed token.
+#[derive(Debug)]
 pub struct StaticToken(pub SecretString);
 
 #[async_trait]
@@ -57,6 +58,7 @@ impl TokenSource for StaticToken {
 }
 
 /// An azure_identity credential asked for one scope (its own cache handles renewal).
+#[derive(Debug)]
 pub struct AzureToken {
     cred: Arc<dyn TokenCredential>,
     scope: String,

@@ -187,7 +187,7 @@ impl Kube {
         let pod_cfg = watcher::Config::default().fields(&format!("metadata.name={pod}"));
         let ev_cfg = watcher::Config::default()
             .fields(&format!("involvedObject.kind=Pod,involvedObject.name={pod}"));
-        let p = watcher::watcher(pods, pod_cfg).filter_map(|e| async move {
+        let p = watcher(pods, pod_cfg).filter_map(|e| async move {
             match e {
                 Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
                     Some(Ok(ProbeUpdate::Pod(Box::new(p))))
@@ -196,7 +196,7 @@ impl Kube {
                 Err(e) => Some(Err(ClientError::Config(format!("pod watch: {e}")))),
             }
         });
-        let e = watcher::watcher(events, ev_cfg).filter_map(|e| async move {
+        let e = watcher(events, ev_cfg).filter_map(|e| async move {
             match e {
                 Ok(watcher::Event::Apply(ev) | watcher::Event::InitApply(ev)) => {
                     Some(Ok(ProbeUpdate::Event(Box::new(ev))))

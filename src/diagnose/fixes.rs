@@ -7,6 +7,10 @@ use crate::classify::Cause;
 
 /// Fixes for the failed checks, then for causes the checks do not explain, then the
 /// guide's validation command.
+#[expect(
+    clippy::too_many_lines,
+    reason = "a table: one rule per failed check or unexplained cause, in the guide's order"
+)]
 pub fn fixes(ctx: &Context, f: &Facts, checks: &[Check], causes: &[Cause]) -> Vec<Fix> {
     let (cluster, cluster_rg) = arm_name_rg(&ctx.cluster_id);
     let (acr, _) = arm_name_rg(&ctx.registry_id);

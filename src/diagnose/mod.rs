@@ -167,7 +167,7 @@ impl Diagnosis {
 }
 
 /// The target as `diagnose` sees it: live clients and the ARM ids it checks.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Context {
     pub arm: ArmClient,
     pub kube: Kube,

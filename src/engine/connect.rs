@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Live connections to a target.
+#[derive(Debug)]
 pub struct Connected {
     pub arm: ArmClient,
     pub kube: Kube,
@@ -78,8 +79,6 @@ pub fn credential_config(t: &Target) -> Result<CredentialConfig, ClientError> {
                 }
             }
         }
-        #[allow(unreachable_patterns)]
-        _ => return Err(ClientError::Config("unsupported credential kind".into())),
     })
 }
 
@@ -107,6 +106,17 @@ pub struct Overrides {
     /// The lab's time scale (delays the engine waits out: token expiries, re-probe
     /// pacing); `None` on a real target (1.0).
     pub time_scale: Option<f64>,
+}
+
+/// Names only: the credential and the pull secrets hold secrets.
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secrets: Vec<_> = self.secrets.iter().map(|s| s.metadata.name.as_deref()).collect();
+        f.debug_struct("Overrides")
+            .field("secrets", &secrets)
+            .field("time_scale", &self.time_scale)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Connect to a target's ARM endpoint and cluster.

@@ -61,6 +61,7 @@ pub enum JournalError {
 }
 
 /// A run's journal, shared by the scenarios of the run.
+#[derive(Debug)]
 pub struct Journal {
     doc: Mutex<JournalDoc>,
     files: Vec<PathBuf>,

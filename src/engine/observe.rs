@@ -2,6 +2,7 @@
 //! [`Observation`] every time either changes; the caller's condition decides when to
 //! stop. No sleep-polling: the only timers are the stage deadlines.
 
+use crate::classify::Cause;
 use crate::clients::kube::{Kube, ProbeUpdate};
 use crate::events::Observation;
 use futures::StreamExt;
@@ -75,12 +76,11 @@ pub fn observation(namespace: &str, name: &str, image: &str, st: &ProbeState) ->
             })
             .filter_map(|e| e.message.clone()),
     );
-    let mut causes: Vec<String> = Vec::new();
+    let mut causes: Vec<Cause> = Vec::new();
     for t in &texts {
         for c in crate::classify::classify(t) {
-            let id = c.id().to_string();
-            if !causes.contains(&id) {
-                causes.push(id);
+            if !causes.contains(&c) {
+                causes.push(c);
             }
         }
     }
@@ -131,7 +131,10 @@ pub enum WatchEnd {
 
 /// Watch probe `ns/name` until `cond(state, observation)` holds, `deadline` passes or
 /// `cancel` flips to true. `on_change` sees each new observation.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the probe's identity, the deadline, the cancel signal and two callbacks: a struct would only rename them"
+)]
 pub async fn watch_until(
     kube: &Kube,
     ns: &str,

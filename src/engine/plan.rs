@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 
 /// A scenario ready to run.
+#[derive(Debug)]
 pub struct Planned {
     pub plan: ScenarioPlan,
     pub fault: Box<dyn Fault>,
@@ -47,7 +48,7 @@ pub fn plan(s: &Scenario, t: &Target) -> Result<Planned, String> {
                 .iter()
                 .map(|r| r.as_str().to_string())
                 .collect(),
-            causes: s.expect.causes.iter().map(|c| c.as_str().to_string()).collect(),
+            causes: s.expect.causes.clone(),
             message_regex: s.expect.message_regex.as_ref().map(|r| r.0.clone()),
             deadline: s.expect.deadline.into(),
         },

@@ -18,7 +18,7 @@ pub enum Goal {
     /// The image pulls (container Running).
     Pulls,
     /// The pull fails; `causes` are the expected ones (used to settle early).
-    Fails { causes: Vec<String> },
+    Fails { causes: Vec<crate::classify::Cause> },
     /// Whichever comes first: the image pulls, or the pull fails with a message. The
     /// observation tells which (`waiting_reason` is `None` when it pulled).
     Settles,
@@ -60,7 +60,7 @@ pub trait ProbeListener: Send {
 }
 
 #[async_trait]
-pub trait Prober: Send + Sync {
+pub trait Prober: Send + Sync + std::fmt::Debug {
     /// Prepare the scenario namespace, copying `secrets` from the source namespace.
     async fn prepare(
         &self,
@@ -78,6 +78,7 @@ pub trait Prober: Send + Sync {
 }
 
 /// The real prober on a Kubernetes cluster.
+#[derive(Debug)]
 pub struct KubeProber {
     pub kube: Kube,
     /// Where pull secrets named by scenarios and the target live.
@@ -98,6 +99,10 @@ fn failing(obs: &Observation) -> bool {
 }
 
 #[async_trait]
+#[expect(
+    clippy::too_many_lines,
+    reason = "`probe` is one watch loop over a pod's phases; not split yet"
+)]
 impl Prober for KubeProber {
     async fn prepare(
         &self,

@@ -4,6 +4,7 @@
 
 use super::journal::{EntryState, Journal};
 use super::probe::{Goal, ProbeEnd, ProbeListener, ProbeRequest, Prober};
+use crate::classify::{Cause, join};
 use crate::clients::arm::ArmClient;
 use crate::clients::kube::Kube;
 use crate::events::{
@@ -16,7 +17,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The event sink shared by concurrently running scenarios.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SharedSink(pub Arc<Mutex<Box<dyn Sink>>>);
 
 impl SharedSink {
@@ -48,7 +49,7 @@ pub struct ScenarioPlan {
 #[derive(Debug, Clone)]
 pub struct Expectation {
     pub waiting_reasons: Vec<String>,
-    pub causes: Vec<String>,
+    pub causes: Vec<Cause>,
     pub message_regex: Option<regex::Regex>,
     pub deadline: Duration,
 }
@@ -73,13 +74,14 @@ impl Expectation {
                 self.waiting_reasons.join(", ")
             ));
         }
-        let missing: Vec<&String> = self.causes.iter().filter(|c| !o.causes.contains(c)).collect();
+        let missing: Vec<Cause> =
+            self.causes.iter().copied().filter(|c| !o.causes.contains(c)).collect();
         if !missing.is_empty() {
             f.push(format!(
                 "causes: expected [{}], observed [{}] (missing {}) in message {:?}",
-                self.causes.join(", "),
-                o.causes.join(", "),
-                missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                join(&self.causes, ", "),
+                join(&o.causes, ", "),
+                join(&missing, ", "),
                 o.message.as_deref().unwrap_or("<no message>")
             ));
         }
@@ -94,6 +96,7 @@ impl Expectation {
 }
 
 /// Run-wide services shared by the scenarios.
+#[derive(Debug)]
 pub struct Services {
     pub arm: ArmClient,
     pub kube: Kube,
@@ -156,6 +159,10 @@ pub fn scenario_namespace(prefix: &str, run_id: &str, scenario: &str) -> String 
 }
 
 /// Run one scenario through every stage.
+#[expect(
+    clippy::too_many_lines,
+    reason = "being split into one function per stage (issue #12 item 1)"
+)]
 pub async fn run(
     svc: &Services,
     plan: &ScenarioPlan,
@@ -196,7 +203,11 @@ pub async fn run(
     }
     let ns_entry = match svc
         .journal
-        .record(name, fault.kind(), Undo::DeleteNamespace { namespace: env.run_namespace.clone() })
+        .record(
+            name,
+            fault.kind().as_str(),
+            Undo::DeleteNamespace { namespace: env.run_namespace.clone() },
+        )
         .await
     {
         Ok(id) => id,
@@ -273,7 +284,7 @@ pub async fn run(
         Err(e) => stage_error = Some((Stage::Inject, format!("snapshot: {e}"))),
         Ok(snap) => {
             for u in &snap {
-                match svc.journal.record(name, fault.kind(), u.clone()).await {
+                match svc.journal.record(name, fault.kind().as_str(), u.clone()).await {
                     Ok(id) => {
                         emit(EventKind::Journaled { change: u.describe() });
                         journaled.push((id, u.clone()));

@@ -2,16 +2,18 @@
 //! sample 2). Nothing changes. Expected cause: `not-found` (a 401 may show beside it).
 
 use super::{Ctx, Env, Fault, FaultError, Phase, ProbePlan, Undo, with_tag};
+use crate::scenario::FaultKind;
 use async_trait::async_trait;
 
+#[derive(Debug)]
 pub struct ImageTagMissing {
     pub tag: String,
 }
 
 #[async_trait]
 impl Fault for ImageTagMissing {
-    fn kind(&self) -> &'static str {
-        "image-tag-missing"
+    fn kind(&self) -> FaultKind {
+        FaultKind::ImageTagMissing
     }
     fn locks(&self, _env: &Env) -> Vec<super::Lock> {
         vec![]

@@ -18,6 +18,7 @@ pub mod undo;
 use crate::clients::ClientError;
 use crate::clients::arm::ArmClient;
 use crate::clients::kube::Kube;
+pub use crate::scenario::FaultKind;
 use async_trait::async_trait;
 use std::time::Duration;
 pub use undo::Undo;
@@ -30,7 +31,7 @@ pub enum FaultError {
     Client(#[from] ClientError),
     /// The target is not in the state the fault needs (e.g. nothing to detach).
     #[error("{fault}: {message}")]
-    Precondition { fault: &'static str, message: String },
+    Precondition { fault: FaultKind, message: String },
     /// A restore did not hold when checked.
     #[error("restore check failed: {0}")]
     NotRestored(String),
@@ -68,6 +69,7 @@ impl Env {
 }
 
 /// What the engine needs to talk to the target.
+#[derive(Debug)]
 pub struct Ctx<'a> {
     pub arm: &'a ArmClient,
     pub kube: &'a Kube,
@@ -103,8 +105,8 @@ pub enum Lock {
 
 /// One fault kind.
 #[async_trait]
-pub trait Fault: Send + Sync {
-    fn kind(&self) -> &'static str;
+pub trait Fault: Send + Sync + std::fmt::Debug {
+    fn kind(&self) -> FaultKind;
     /// Shared resources this fault changes.
     fn locks(&self, env: &Env) -> Vec<Lock>;
     /// ARM ids this fault changes (all must be in the target's allowlist).
@@ -153,7 +155,7 @@ pub fn for_scenario(
         }),
     };
     Ok(match f {
-        F::AcrDetach(_) => Box::new(acr_detach::AcrDetach),
+        F::AcrDetach(p) => Box::new(acr_detach::AcrDetach { registry_id: registry(&p.registry)? }),
         F::RoleAssignmentDelete(p) => Box::new(role_assignment_delete::RoleAssignmentDelete {
             principal: match &p.principal {
                 crate::scenario::values::Principal::Kubelet => None,
@@ -244,6 +246,35 @@ mod tests {
         assert_eq!(f.arm_ids(&env), ["/subscriptions/s/x/registries/main/tokens/acr-chaos-probe"]);
         let e = for_scenario(&fault(Some("other")), &registries).err().unwrap();
         assert!(e.contains("'other'") && e.contains("defined: team"), "{e}");
+    }
+
+    /// The `registry:` alias of acr-detach, through the example in docs/scenarios.md.
+    #[test]
+    fn acr_detach_detaches_the_aliased_registry_of_the_docs_example() {
+        let docs = include_str!("../../docs/scenarios.md");
+        let example = docs
+            .split("```yaml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .find(|b| b.contains("kind: acr-detach") && b.contains("registry: team"))
+            .expect("docs/scenarios.md shows acr-detach with a registry alias");
+        let loaded =
+            crate::scenario::load_str(std::path::Path::new("docs/scenarios.md"), example).unwrap();
+        let scenario = &loaded.scenarios[0].scenario;
+        let team = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/team";
+        let registries = std::collections::BTreeMap::from([("team".to_string(), team.into())]);
+        let env = Env {
+            registry_id: "/subscriptions/s/x/registries/main".into(),
+            kubelet_object_id: Some("k".into()),
+            ..Default::default()
+        };
+        let f = for_scenario(&scenario.fault, &registries).unwrap();
+        assert_eq!(f.kind(), FaultKind::AcrDetach);
+        assert_eq!(f.arm_ids(&env), [team]);
+        assert!(f.locks(&env).contains(&Lock::Registry(team.to_ascii_lowercase())));
+        assert!(f.describe(&env)[0].starts_with(&format!("DELETE {team}/")));
+        let e = for_scenario(&scenario.fault, &Default::default()).err().unwrap();
+        assert!(e.contains("'team'") && e.contains("defined: none"), "{e}");
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! Expected cause: `network-unreachable`.
 
 use super::{Ctx, Env, Fault, FaultError, Lock, Undo};
+use crate::scenario::FaultKind;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+#[derive(Debug)]
 pub struct NetworkPathCut {
     pub rule_name: String,
     pub priority: u16,
@@ -36,8 +38,8 @@ impl NetworkPathCut {
 
 #[async_trait]
 impl Fault for NetworkPathCut {
-    fn kind(&self) -> &'static str {
-        "network-path-cut"
+    fn kind(&self) -> FaultKind {
+        FaultKind::NetworkPathCut
     }
     fn locks(&self, env: &Env) -> Vec<Lock> {
         vec![
@@ -58,14 +60,14 @@ impl Fault for NetworkPathCut {
     async fn snapshot(&self, ctx: &Ctx<'_>) -> Result<Vec<Undo>, FaultError> {
         if ctx.env.nsg_id.is_none() {
             return Err(FaultError::Precondition {
-                fault: "network-path-cut",
+                fault: FaultKind::NetworkPathCut,
                 message: "the target has no azure.nsgId".into(),
             });
         }
         let id = self.rule_id(ctx.env);
         if ctx.arm.get_security_rule(&id).await?.is_some() {
             return Err(FaultError::Precondition {
-                fault: "network-path-cut",
+                fault: FaultKind::NetworkPathCut,
                 message: format!("security rule {id} already exists; refusing to overwrite it"),
             });
         }

@@ -3,14 +3,16 @@
 //! recovery probe does. Expected cause: `access-denied`.
 
 use super::{Ctx, Env, Fault, FaultError, Phase, ProbePlan, Undo};
+use crate::scenario::FaultKind;
 use async_trait::async_trait;
 
+#[derive(Debug)]
 pub struct PrivateRegistryNoSecret;
 
 #[async_trait]
 impl Fault for PrivateRegistryNoSecret {
-    fn kind(&self) -> &'static str {
-        "private-registry-no-secret"
+    fn kind(&self) -> FaultKind {
+        FaultKind::PrivateRegistryNoSecret
     }
     fn locks(&self, _env: &Env) -> Vec<super::Lock> {
         vec![]
@@ -42,7 +44,7 @@ impl Fault for PrivateRegistryNoSecret {
     async fn snapshot(&self, ctx: &Ctx<'_>) -> Result<Vec<Undo>, FaultError> {
         if ctx.env.private_registry_secret.is_none() {
             return Err(FaultError::Precondition {
-                fault: "private-registry-no-secret",
+                fault: FaultKind::PrivateRegistryNoSecret,
                 message: "the target has no privateRegistry".into(),
             });
         }

@@ -7,9 +7,11 @@
 
 use super::{Ctx, Env, Fault, FaultError, Lock, Phase, ProbePlan, Undo};
 use crate::clients::kube::{docker_config_secret, label_value};
+use crate::scenario::FaultKind;
 use async_trait::async_trait;
 use std::time::Duration;
 
+#[derive(Debug)]
 pub struct PullSecretExpired {
     pub token: String,
     pub expiry: Duration,
@@ -39,7 +41,7 @@ impl PullSecretExpired {
                 .map(str::to_string),
         };
         known.ok_or(FaultError::Precondition {
-            fault: "pull-secret-expired",
+            fault: FaultKind::PullSecretExpired,
             message: format!(
                 "the login server of registry {} is unknown",
                 self.registry_id(ctx.env)
@@ -53,8 +55,8 @@ impl PullSecretExpired {
 
 #[async_trait]
 impl Fault for PullSecretExpired {
-    fn kind(&self) -> &'static str {
-        "pull-secret-expired"
+    fn kind(&self) -> FaultKind {
+        FaultKind::PullSecretExpired
     }
     fn masked_by_node_credentials(&self) -> bool {
         true
@@ -95,7 +97,7 @@ impl Fault for PullSecretExpired {
         let id = self.token_id(ctx.env);
         if ctx.arm.get_registry_token(&id).await?.is_none() {
             return Err(FaultError::Precondition {
-                fault: "pull-secret-expired",
+                fault: FaultKind::PullSecretExpired,
                 message: format!("ACR token {id} does not exist"),
             });
         }

@@ -3,16 +3,18 @@
 //! fails with its own cause. Expected causes: `pull-secret-missing` (+ the pull's).
 
 use super::{Ctx, Env, Fault, FaultError, Phase, ProbePlan, Undo};
+use crate::scenario::FaultKind;
 use async_trait::async_trait;
 
+#[derive(Debug)]
 pub struct PullSecretMissing {
     pub secret: String,
 }
 
 #[async_trait]
 impl Fault for PullSecretMissing {
-    fn kind(&self) -> &'static str {
-        "pull-secret-missing"
+    fn kind(&self) -> FaultKind {
+        FaultKind::PullSecretMissing
     }
     fn masked_by_node_credentials(&self) -> bool {
         true
@@ -56,7 +58,7 @@ impl Fault for PullSecretMissing {
         let ns = &ctx.env.run_namespace;
         if ctx.kube.get_secret(ns, &self.secret).await?.is_some() {
             return Err(FaultError::Precondition {
-                fault: "pull-secret-missing",
+                fault: FaultKind::PullSecretMissing,
                 message: format!("Secret {ns}/{} exists; pick a name that does not", self.secret),
             });
         }

@@ -5,9 +5,11 @@
 
 use super::{Ctx, Env, Fault, FaultError, Phase, ProbePlan, Undo};
 use crate::clients::kube::label_value;
+use crate::scenario::FaultKind;
 use async_trait::async_trait;
 use k8s_openapi::ByteString;
 
+#[derive(Debug)]
 pub struct PullSecretWrong {
     pub secret: Option<String>,
 }
@@ -50,8 +52,8 @@ pub fn corrupt_docker_config(raw: &[u8], wrong: &str) -> Option<Vec<u8>> {
 
 #[async_trait]
 impl Fault for PullSecretWrong {
-    fn kind(&self) -> &'static str {
-        "pull-secret-wrong"
+    fn kind(&self) -> FaultKind {
+        FaultKind::PullSecretWrong
     }
     fn masked_by_node_credentials(&self) -> bool {
         true
@@ -88,12 +90,12 @@ impl Fault for PullSecretWrong {
     async fn snapshot(&self, ctx: &Ctx<'_>) -> Result<Vec<Undo>, FaultError> {
         let ns = &ctx.env.run_namespace;
         let name = self.name(ctx.env).ok_or(FaultError::Precondition {
-            fault: "pull-secret-wrong",
+            fault: FaultKind::PullSecretWrong,
             message: "no secret named and the target has no privateRegistry.secretName".into(),
         })?;
         let cur =
             ctx.kube.get_secret(ns, &name).await?.ok_or_else(|| FaultError::Precondition {
-                fault: "pull-secret-wrong",
+                fault: FaultKind::PullSecretWrong,
                 message: format!("Secret {ns}/{name} does not exist"),
             })?;
         let backup = Self::backup(&name);
@@ -108,14 +110,14 @@ impl Fault for PullSecretWrong {
         let name = self.name(ctx.env).unwrap_or_default();
         let mut s =
             ctx.kube.get_secret(ns, &name).await?.ok_or_else(|| FaultError::Precondition {
-                fault: "pull-secret-wrong",
+                fault: FaultKind::PullSecretWrong,
                 message: format!("Secret {ns}/{name} disappeared"),
             })?;
         let data = s.data.get_or_insert_default();
         let raw = data.get(".dockerconfigjson").map(|b| b.0.clone()).unwrap_or_default();
         let wrong = format!("acr-chaos-wrong-{}", uuid::Uuid::new_v4().simple());
         let new = corrupt_docker_config(&raw, &wrong).ok_or(FaultError::Precondition {
-            fault: "pull-secret-wrong",
+            fault: FaultKind::PullSecretWrong,
             message: format!("Secret {ns}/{name} holds no valid .dockerconfigjson"),
         })?;
         data.insert(".dockerconfigjson".into(), ByteString(new));

@@ -3,9 +3,11 @@
 //! Undo: PATCH back the exact prior values. Expected cause: `forbidden-network`.
 
 use super::{Ctx, Env, Fault, FaultError, Lock, Undo};
+use crate::scenario::FaultKind;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+#[derive(Debug)]
 pub struct RegistryFirewallDeny {
     pub public_access_disabled: bool,
     pub allow_ips: Vec<String>,
@@ -25,8 +27,8 @@ impl RegistryFirewallDeny {
 
 #[async_trait]
 impl Fault for RegistryFirewallDeny {
-    fn kind(&self) -> &'static str {
-        "registry-firewall-deny"
+    fn kind(&self) -> FaultKind {
+        FaultKind::RegistryFirewallDeny
     }
     fn locks(&self, env: &Env) -> Vec<Lock> {
         vec![Lock::Registry(env.registry_id.to_ascii_lowercase())]

@@ -4,9 +4,11 @@
 
 use super::{Ctx, Env, Fault, FaultError, Lock, Undo};
 use crate::clients::arm::role_assignment_id;
+use crate::scenario::FaultKind;
 use crate::scenario::values::Scope;
 use async_trait::async_trait;
 
+#[derive(Debug)]
 pub struct RoleAssignmentDelete {
     /// Object id; `None` = the kubelet identity.
     pub principal: Option<String>,
@@ -80,8 +82,8 @@ pub async fn delete_assignments(
 
 #[async_trait]
 impl Fault for RoleAssignmentDelete {
-    fn kind(&self) -> &'static str {
-        "role-assignment-delete"
+    fn kind(&self) -> FaultKind {
+        FaultKind::RoleAssignmentDelete
     }
     fn locks(&self, env: &Env) -> Vec<Lock> {
         vec![
@@ -104,7 +106,7 @@ impl Fault for RoleAssignmentDelete {
         let principal =
             self.principal.clone().or_else(|| ctx.env.kubelet_object_id.clone()).ok_or(
                 FaultError::Precondition {
-                    fault: "role-assignment-delete",
+                    fault: FaultKind::RoleAssignmentDelete,
                     message: "the kubelet identity of the cluster is unknown".into(),
                 },
             )?;
@@ -112,7 +114,7 @@ impl Fault for RoleAssignmentDelete {
         let found = find_assignments(ctx, &scope, &principal, &self.role_guid).await?;
         if found.is_empty() {
             return Err(FaultError::Precondition {
-                fault: "role-assignment-delete",
+                fault: FaultKind::RoleAssignmentDelete,
                 message: format!(
                     "principal {principal} holds no {} assignment at {scope}: nothing to delete",
                     self.role_name

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 pub const EVENT_LOG_FILE: &str = "events.jsonl";
 
 /// Appends events to `events.jsonl`, flushing after each so a crash loses nothing.
+#[derive(Debug)]
 pub struct EventLog {
     path: PathBuf,
     file: Option<BufWriter<File>>,

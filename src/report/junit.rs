@@ -100,7 +100,10 @@ fn scenario_properties(s: &ScenarioRecord) -> Vec<(&'static str, String)> {
             "observed-waiting-reason",
             observed.and_then(|o| o.waiting_reason.clone()).unwrap_or_default(),
         ),
-        ("observed-causes", observed.map(|o| o.causes.join(",")).unwrap_or_default()),
+        (
+            "observed-causes",
+            observed.map(|o| crate::classify::join(&o.causes, ",")).unwrap_or_default(),
+        ),
         ("time-to-effect", secs(s.time_to_effect)),
         ("time-to-recover", secs(s.time_to_recover())),
     ]

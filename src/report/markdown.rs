@@ -9,6 +9,10 @@ use crate::events::Verdict;
 use std::fmt::Write as _;
 
 /// Render the model as Markdown.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the summary's sections in document order; not split yet"
+)]
 pub fn render(model: &RunModel) -> String {
     let code = exit_code(model);
     let t = model.totals();
@@ -83,7 +87,7 @@ pub fn render(model: &RunModel) -> String {
             let causes = s
                 .observed()
                 .filter(|o| !o.causes.is_empty())
-                .map(|o| o.causes.iter().map(|c| format!("`{}`", inline(c))).collect::<Vec<_>>())
+                .map(|o| o.causes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>())
                 .map(|c| c.join(", "))
                 .unwrap_or_else(|| "-".to_owned());
             let mut verdict = format!("{} {}", verdict_emoji(s.verdict), verdict_word(s.verdict));

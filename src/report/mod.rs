@@ -135,6 +135,7 @@ pub enum Terminal {
 
 /// The reporters of a normal run: files under `<root>/<run-id>/`, progress and a summary
 /// table on the terminal.
+#[derive(Debug)]
 pub struct StandardReporters {
     dir: PathBuf,
     model: RunModel,

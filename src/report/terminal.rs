@@ -41,7 +41,7 @@ pub fn render_table(model: &RunModel, color: bool) -> String {
     for s in &model.scenarios {
         let causes = s
             .observed()
-            .map(|o| o.causes.join(","))
+            .map(|o| crate::classify::join(&o.causes, ","))
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| "-".to_owned());
         let mut verdict = verdict_word(s.verdict).to_owned();
@@ -123,6 +123,12 @@ pub struct Progress {
     start: Option<DateTime<Utc>>,
     /// Spinners per running scenario, when drawing on a terminal.
     spinners: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress").field("color", &self.color).finish_non_exhaustive()
+    }
 }
 
 impl Progress {

@@ -56,15 +56,15 @@ pub fn stage_word(s: Stage) -> &'static str {
 }
 
 /// `a, b` or `none`.
-pub fn join_or_none(items: &[String]) -> String {
-    if items.is_empty() { "none".to_owned() } else { items.join(", ") }
+pub fn join_or_none<T: std::fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() { "none".to_owned() } else { crate::classify::join(items, ", ") }
 }
 
 /// One observation on one line: `ImagePullBackOff [unauthorized-anonymous]: <message>`.
 pub fn describe_observation(o: &Observation) -> String {
     let mut s = o.waiting_reason.clone().unwrap_or_else(|| "no waiting reason".to_owned());
     if !o.causes.is_empty() {
-        s.push_str(&format!(" [{}]", o.causes.join(", ")));
+        s.push_str(&format!(" [{}]", crate::classify::join(&o.causes, ", ")));
     }
     if let Some(m) = &o.message {
         s.push_str(": ");

@@ -5,6 +5,7 @@ use super::values::{
     AcrTokenName, Cidr, DnsLabel, ImageSpec, ImageTag, K8sName, MessageRegex, NonEmpty,
     NsgRuleName, Principal, Role, Scope,
 };
+use crate::classify::Cause;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -79,32 +80,83 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// Every fault kind, as written in files.
-    pub const KINDS: [&'static str; 9] = [
-        "acr-detach",
-        "role-assignment-delete",
-        "registry-firewall-deny",
-        "pull-secret-expired",
-        "pull-secret-wrong",
-        "pull-secret-missing",
-        "image-tag-missing",
-        "private-registry-no-secret",
-        "network-path-cut",
+    /// The kind as written in files, e.g. `acr-detach`.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            Fault::AcrDetach(_) => FaultKind::AcrDetach,
+            Fault::RoleAssignmentDelete(_) => FaultKind::RoleAssignmentDelete,
+            Fault::RegistryFirewallDeny(_) => FaultKind::RegistryFirewallDeny,
+            Fault::PullSecretExpired(_) => FaultKind::PullSecretExpired,
+            Fault::PullSecretWrong(_) => FaultKind::PullSecretWrong,
+            Fault::PullSecretMissing(_) => FaultKind::PullSecretMissing,
+            Fault::ImageTagMissing(_) => FaultKind::ImageTagMissing,
+            Fault::PrivateRegistryNoSecret(_) => FaultKind::PrivateRegistryNoSecret,
+            Fault::NetworkPathCut(_) => FaultKind::NetworkPathCut,
+        }
+    }
+}
+
+/// A fault kind: the one place their names are spelled (`kind:` in files, `fault` in
+/// events and reports, the journal, error messages). A test keeps it equal to the
+/// `kind` tags serde reads for [`Fault`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    AcrDetach,
+    RoleAssignmentDelete,
+    RegistryFirewallDeny,
+    PullSecretExpired,
+    PullSecretWrong,
+    PullSecretMissing,
+    ImageTagMissing,
+    PrivateRegistryNoSecret,
+    NetworkPathCut,
+}
+
+impl FaultKind {
+    /// Every kind, in the order of the docs.
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::AcrDetach,
+        FaultKind::RoleAssignmentDelete,
+        FaultKind::RegistryFirewallDeny,
+        FaultKind::PullSecretExpired,
+        FaultKind::PullSecretWrong,
+        FaultKind::PullSecretMissing,
+        FaultKind::ImageTagMissing,
+        FaultKind::PrivateRegistryNoSecret,
+        FaultKind::NetworkPathCut,
     ];
 
-    /// The kind as written in files, e.g. `acr-detach`.
-    pub fn kind(&self) -> &'static str {
+    /// As written in files, e.g. `acr-detach`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Fault::AcrDetach(_) => Self::KINDS[0],
-            Fault::RoleAssignmentDelete(_) => Self::KINDS[1],
-            Fault::RegistryFirewallDeny(_) => Self::KINDS[2],
-            Fault::PullSecretExpired(_) => Self::KINDS[3],
-            Fault::PullSecretWrong(_) => Self::KINDS[4],
-            Fault::PullSecretMissing(_) => Self::KINDS[5],
-            Fault::ImageTagMissing(_) => Self::KINDS[6],
-            Fault::PrivateRegistryNoSecret(_) => Self::KINDS[7],
-            Fault::NetworkPathCut(_) => Self::KINDS[8],
+            FaultKind::AcrDetach => "acr-detach",
+            FaultKind::RoleAssignmentDelete => "role-assignment-delete",
+            FaultKind::RegistryFirewallDeny => "registry-firewall-deny",
+            FaultKind::PullSecretExpired => "pull-secret-expired",
+            FaultKind::PullSecretWrong => "pull-secret-wrong",
+            FaultKind::PullSecretMissing => "pull-secret-missing",
+            FaultKind::ImageTagMissing => "image-tag-missing",
+            FaultKind::PrivateRegistryNoSecret => "private-registry-no-secret",
+            FaultKind::NetworkPathCut => "network-path-cut",
         }
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<FaultKind> for String {
+    fn from(k: FaultKind) -> String {
+        k.as_str().to_owned()
+    }
+}
+
+impl PartialEq<&str> for FaultKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -249,7 +301,7 @@ pub struct Expect {
     pub waiting_reasons: Vec<WaitingReason>,
     /// Every one of these causes must be classified from the pod's messages.
     #[schemars(length(min = 1))]
-    pub causes: Vec<CauseId>,
+    pub causes: Vec<Cause>,
     /// The failure message must match this regex, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_regex: Option<MessageRegex>,
@@ -280,84 +332,6 @@ impl WaitingReason {
             WaitingReason::RegistryUnavailable => "RegistryUnavailable",
             WaitingReason::SignatureValidationFailed => "SignatureValidationFailed",
         }
-    }
-}
-
-/// A cause id from the taxonomy (signatures.md §5).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum CauseId {
-    UnauthorizedAnonymous,
-    UnauthorizedCredentials,
-    Unauthorized,
-    ForbiddenNetwork,
-    AccessDenied,
-    NotFound,
-    PlatformMismatch,
-    NetworkUnreachable,
-    Dns,
-    Tls,
-    RateLimited,
-    PullSecretMissing,
-    InvalidImageName,
-    RegistryError,
-}
-
-impl CauseId {
-    pub const ALL: [CauseId; 14] = [
-        CauseId::UnauthorizedAnonymous,
-        CauseId::UnauthorizedCredentials,
-        CauseId::Unauthorized,
-        CauseId::ForbiddenNetwork,
-        CauseId::AccessDenied,
-        CauseId::NotFound,
-        CauseId::PlatformMismatch,
-        CauseId::NetworkUnreachable,
-        CauseId::Dns,
-        CauseId::Tls,
-        CauseId::RateLimited,
-        CauseId::PullSecretMissing,
-        CauseId::InvalidImageName,
-        CauseId::RegistryError,
-    ];
-
-    /// The id as written in files and printed by `classify`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CauseId::UnauthorizedAnonymous => "unauthorized-anonymous",
-            CauseId::UnauthorizedCredentials => "unauthorized-credentials",
-            CauseId::Unauthorized => "unauthorized",
-            CauseId::ForbiddenNetwork => "forbidden-network",
-            CauseId::AccessDenied => "access-denied",
-            CauseId::NotFound => "not-found",
-            CauseId::PlatformMismatch => "platform-mismatch",
-            CauseId::NetworkUnreachable => "network-unreachable",
-            CauseId::Dns => "dns",
-            CauseId::Tls => "tls",
-            CauseId::RateLimited => "rate-limited",
-            CauseId::PullSecretMissing => "pull-secret-missing",
-            CauseId::InvalidImageName => "invalid-image-name",
-            CauseId::RegistryError => "registry-error",
-        }
-    }
-
-    pub fn from_id(id: &str) -> Option<CauseId> {
-        Self::ALL.into_iter().find(|c| c.as_str() == id)
-    }
-
-    /// The classifier's cause with the same id (both follow signatures.md §5; a test
-    /// keeps the two lists equal).
-    pub fn cause(self) -> crate::classify::Cause {
-        crate::classify::Cause::from_id(self.as_str())
-            .expect("scenario and classifier share the taxonomy")
-    }
-}
-
-impl std::fmt::Display for CauseId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -483,26 +457,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cause_ids_match_the_classifier() {
-        let ours: Vec<&str> = CauseId::ALL.iter().map(|c| c.as_str()).collect();
-        let theirs: Vec<&str> = crate::classify::Cause::all().iter().map(|c| c.id()).collect();
-        assert_eq!(ours, theirs);
-        for c in CauseId::ALL {
-            assert_eq!(c.cause().id(), c.as_str());
-            assert_eq!(CauseId::from_id(c.as_str()), Some(c));
-        }
-    }
-
-    #[test]
     fn fault_kinds_match_serde() {
         let json = serde_json::json!({"kind": "image-tag-missing", "tag": "x"});
         let f: Fault = serde_json::from_value(json).unwrap();
         assert_eq!(f.kind(), "image-tag-missing");
-        for k in Fault::KINDS {
-            // Every kind is known to serde (parameters aside).
-            let e = serde_json::from_value::<Fault>(serde_json::json!({"kind": k}));
-            if let Err(e) = e {
-                assert!(e.to_string().contains("missing field"), "{k}: {e}");
+        for k in FaultKind::ALL {
+            // Every kind is known to serde (parameters aside), under the same name.
+            let e = serde_json::from_value::<Fault>(serde_json::json!({"kind": k.as_str()}));
+            match e {
+                Ok(f) => assert_eq!(f.kind(), k),
+                Err(e) => assert!(e.to_string().contains("missing field"), "{k}: {e}"),
             }
         }
     }

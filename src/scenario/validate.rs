@@ -35,7 +35,7 @@ fn join(path: &str, key: &str) -> String {
 /// Noun for an enum or tagged union, by its definition name.
 fn noun(def: Option<&str>) -> &'static str {
     match def {
-        Some("CauseId") => "cause id",
+        Some("Cause") => "cause id",
         Some("WaitingReason") => "waiting reason",
         Some("ApiVersion") => "apiVersion",
         Some("ScenarioKind") | Some("TargetKind") | None => "kind",
@@ -184,6 +184,10 @@ impl<'s> Checker<'s> {
     }
 
     /// Check `node` against `schema`; returns its JSON value when the subtree is valid.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per JSON Schema keyword the scenario schema uses; not split yet"
+    )]
     pub fn check(&mut self, node: &Node, schema: &Value, path: &str) -> Option<Value> {
         self.locs.insert(path.to_string(), node.pos);
         let (s, def) = self.effective(schema);

@@ -1,6 +1,6 @@
 //! Shared fixtures of the reporter tests: event sequences with fixed timestamps, and
 //! helpers to render them and read the JUnit back.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using a part")]
 
 use acr_chaos::ExitCode;
 use acr_chaos::events::{
@@ -47,6 +47,10 @@ pub const ANON_401: &str = "Failed to pull image \"chaoslab.azurecr.io/probe:v1\
      \"chaoslab.azurecr.io/probe:v1\": failed to authorize: failed to fetch anonymous token: \
      unexpected status: 401 Unauthorized";
 
+pub fn causes_of(ids: &[&str]) -> Vec<acr_chaos::classify::Cause> {
+    ids.iter().map(|c| c.parse().expect("a cause id")).collect()
+}
+
 pub fn obs(pod: &str, reason: &str, message: &str, causes: &[&str]) -> Observation {
     Observation {
         pod: s(pod),
@@ -54,7 +58,7 @@ pub fn obs(pod: &str, reason: &str, message: &str, causes: &[&str]) -> Observati
         image: s("chaoslab.azurecr.io/probe:v1"),
         waiting_reason: Some(s(reason)),
         message: Some(s(message)),
-        causes: strings(causes),
+        causes: causes_of(causes),
         event_reasons: strings(&["Pulling", "Failed", "BackOff"]),
     }
 }
@@ -62,7 +66,7 @@ pub fn obs(pod: &str, reason: &str, message: &str, causes: &[&str]) -> Observati
 pub fn expected(reasons: &[&str], causes: &[&str], regex: Option<&str>) -> ExpectedSummary {
     ExpectedSummary {
         waiting_reasons: strings(reasons),
-        causes: strings(causes),
+        causes: causes_of(causes),
         message_regex: regex.map(s),
         deadline: Duration::from_secs(300),
     }
@@ -74,6 +78,10 @@ pub fn undo(description: &str, error: Option<&str>) -> UndoOutcome {
 
 /// A scenario that injects, takes effect, asserts, restores and recovers. `assert_ok`
 /// decides the assertion, `undos` the restore, `verdict` what the engine says.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a test fixture: each argument is one fact of the story"
+)]
 pub fn scenario_events(
     start: f64,
     name: &str,

@@ -213,7 +213,10 @@ fn list_kind(kind: Kind) -> String {
     format!("{}List", kind.kind_name())
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one API request, as the router extracted them"
+)]
 fn resource(
     st: &AppState,
     method: &Method,

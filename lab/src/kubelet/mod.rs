@@ -137,6 +137,7 @@ pub(crate) fn now_ts() -> String {
 }
 
 /// The running emulator. Dropping it stops the watch and every pod worker.
+#[derive(Debug)]
 pub struct Kubelet {
     manager: JoinHandle<()>,
 }

@@ -44,7 +44,10 @@ pub(super) fn registry_config(
 }
 
 /// Serve the team registry's front door for the started `registry` and push its images.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "start-up wiring: the lab-wide pieces the team front door is built on"
+)]
 pub(super) async fn serve(
     state: &SharedState,
     signer: &Arc<TokenSigner>,

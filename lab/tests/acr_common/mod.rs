@@ -1,6 +1,6 @@
 //! Helpers for the lab end-to-end tests (acr_*.rs, pull_*.rs): start a lab, talk to its
 //! Entra / ARM / ACR endpoints over TLS, pull with `ctr`.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using a part")]
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Shared helpers for the containerd / kubelet integration tests: prerequisite checks
 //! (loud SKIP, or a panic under CI=true), a plain docker-registry child process (HTTP,
 //! no auth) and a tiny OCI image pushed to it over the registry API.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using a part")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -139,7 +139,7 @@ pub async fn push_image(registry_url: &str, repo: &str, tag: &str, content: &str
         let r = client
             .put(format!("{loc}{sep}digest={}", sha(blob)))
             .header("content-type", "application/octet-stream")
-            .body(blob.to_vec())
+            .body(blob.clone())
             .send()
             .await
             .unwrap();

@@ -48,6 +48,12 @@ pub struct Store {
 
 pub type SharedStore = Arc<Store>;
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("history_cap", &self.history_cap).finish_non_exhaustive()
+    }
+}
+
 /// The RFC 3339 timestamp format Kubernetes uses (second precision, `Z`).
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -396,7 +402,10 @@ impl Store {
 
     /// Patch with options: `status` patches the `/status` subresource; `dry_run` stores
     /// nothing. Server-side apply (`PatchType::Apply`) creates an absent object.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the object's coordinates plus the API server's PATCH options, one to one"
+    )]
     pub fn patch_opts(
         &self,
         kind: &Kind,
