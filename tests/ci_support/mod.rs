@@ -1,7 +1,7 @@
 //! Shared by the CI-template and deployment tests: the repository root, the tool
 //! environment `make tools` prepares (.venv), and "skip loudly, or fail under CI=true".
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using a part")]
 
 use std::path::{Path, PathBuf};
 
