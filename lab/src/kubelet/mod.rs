@@ -187,6 +187,10 @@ impl Kubelet {
     /// provider for `*.azurecr.*` (kubelet identity → the Entra emulator's managed-identity
     /// endpoint at `authority_host` → `/oauth2/exchange` on the front door listed for the
     /// login server in `front_doors`), trusting the lab CA `ca_pem`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "start-up wiring: the lab-wide pieces the kubelet is built on"
+    )]
     pub async fn start_in_lab(
         store: SharedStore,
         containerd: &crate::containerd::Containerd,
