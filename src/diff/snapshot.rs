@@ -88,7 +88,9 @@ impl Snapshot {
 /// The snapshot of one scenario of a run.
 pub fn scenario_snapshot(model: &RunModel, s: &ScenarioRecord) -> ScenarioSnapshot {
     let observed = s.assertion.as_ref().map(|a| &a.observed).or(s.effective.as_ref());
-    let mut causes = observed.map(|o| o.causes.clone()).unwrap_or_default();
+    // ids, sorted as text: baselines written before causes were typed compare equal
+    let mut causes: Vec<String> =
+        observed.map(|o| o.causes.iter().map(ToString::to_string).collect()).unwrap_or_default();
     causes.sort();
     causes.dedup();
     let signatures = observed

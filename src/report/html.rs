@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
 
 /// A run with the label it gets in the page (its folder name).
+#[derive(Debug)]
 pub struct RunInput {
     pub label: String,
     pub model: RunModel,
@@ -364,6 +365,7 @@ fn verdict_color(v: Option<Verdict>) -> &'static str {
     }
 }
 
+#[expect(clippy::too_many_lines, reason = "one SVG drawn top to bottom; not split yet")]
 fn trend_svg(name: &str, points: &[Point<'_>]) -> String {
     let (w, h, left, top, bottom) = (900.0, 170.0, 48.0, 10.0, 40.0);
     let max =
