@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::world::{NetworkRuleSet, Principal, TokenPassword, World, roles};
 
 mod registries;
+mod role_definitions;
+pub use role_definitions::{
+    CustomRoleSpec, Permission, RoleDefinition, action_matches, builtin_roles,
+};
 
 /// The state every lab server shares.
 pub type SharedState = Arc<RwLock<State>>;
@@ -324,6 +328,8 @@ pub struct State {
     pub principals: Vec<Principal>,
     /// Role assignments, including deleted ones still propagating.
     pub role_assignments: Vec<RoleAssignment>,
+    /// Built-in and custom role definitions (ARM authorizes with their permissions).
+    pub role_definitions: Vec<RoleDefinition>,
     /// Registry network settings in force (see also `pending_registry_updates`).
     pub registry_network: RegistryNetwork,
     pub pending_registry_updates: Vec<PendingRegistryUpdate>,
@@ -381,9 +387,12 @@ impl State {
             public_network_access: world.registry.public_network_access.clone(),
             network_rule_set: world.registry.network_rule_set.clone(),
         };
+        let mut role_definitions = builtin_roles();
+        role_definitions.extend(world.custom_roles.iter().map(CustomRoleSpec::definition));
         Self {
             principals: world.principals.clone(),
             role_assignments,
+            role_definitions,
             registry_network,
             pending_registry_updates: Vec::new(),
             tokens,

@@ -14,6 +14,7 @@ pub mod roles {
     pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
     pub const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
     pub const USER_ACCESS_ADMINISTRATOR: &str = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9";
+    pub const ACR_DELETE: &str = "c2f4ef07-c644-48eb-af81-4b1b4947fb11";
 }
 
 /// The world file (YAML). Field names are camelCase in the file.
@@ -38,6 +39,11 @@ pub struct World {
     /// has no role there, so only a pod's pull secret can pull from it.
     #[serde(default)]
     pub team_registry: Option<RegistrySpec>,
+    /// Custom role definitions in `az role definition create` JSON form (PascalCase
+    /// fields: `Name`, `Actions`, `NotActions`, `AssignableScopes`, optional `Id`);
+    /// role assignments name them by `Id` (or the GUID derived from the name).
+    #[serde(default)]
+    pub custom_roles: Vec<crate::state::CustomRoleSpec>,
 }
 
 /// Which of the world's registries.

@@ -25,7 +25,7 @@ pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
         return Err(method_not_allowed(ctx));
     }
     let id = w.cluster_id();
-    ctx.authorize_read(state, &id, "Microsoft.ContainerService/managedClusters/read")?;
+    ctx.authorize(state, &id, "Microsoft.ContainerService/managedClusters/read")?;
     let k = &w.cluster.kubelet_identity;
     Ok(json_response(
         StatusCode::OK,

@@ -11,6 +11,7 @@ mod clusters;
 mod nsg;
 mod registries;
 mod role_assignments;
+mod role_definitions;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -21,7 +22,6 @@ use serde_json::{Value, json};
 
 use crate::entra::{Claims, TokenVerifyError, verify_access_token};
 use crate::state::{Operation, SharedState, State};
-use crate::world::roles;
 
 /// Audiences ARM accepts (as the real service does).
 pub const ARM_AUDIENCES: [&str; 2] =
@@ -122,44 +122,27 @@ impl Ctx {
         format!("{}{}?api-version={}", self.base_url, path, self.api_version)
     }
 
-    /// Demand one of `roles` for `action` at `scope`, else 403 `AuthorizationFailed`.
-    pub fn authorize(
-        &self,
-        state: &State,
-        scope: &str,
-        action: &str,
-        allowed: &[&str],
-    ) -> Result<(), ArmError> {
-        if state.has_any_role(&self.caller.oid, scope, allowed) {
+    /// Demand `action` at `scope` from the caller's role assignments and role
+    /// definitions (actions, notActions, wildcards, inherited scopes), else 403
+    /// `AuthorizationFailed` as ARM words it.
+    pub fn authorize(&self, state: &State, scope: &str, action: &str) -> Result<(), ArmError> {
+        if state.is_authorized(&self.caller.oid, scope, action) {
             return Ok(());
         }
-        Err(ArmError::new(
-            StatusCode::FORBIDDEN,
-            "AuthorizationFailed",
-            format!(
-                "The client '{}' with object id '{}' does not have authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.",
-                self.caller.appid, self.caller.oid
-            ),
-        ))
+        Err(authorization_failed(&self.caller, scope, action))
     }
+}
 
-    pub fn authorize_read(&self, state: &State, scope: &str, action: &str) -> Result<(), ArmError> {
-        self.authorize(
-            state,
-            scope,
-            action,
-            &[roles::OWNER, roles::CONTRIBUTOR, roles::READER, roles::USER_ACCESS_ADMINISTRATOR],
-        )
-    }
-
-    pub fn authorize_write(
-        &self,
-        state: &State,
-        scope: &str,
-        action: &str,
-    ) -> Result<(), ArmError> {
-        self.authorize(state, scope, action, &[roles::OWNER, roles::CONTRIBUTOR])
-    }
+/// ARM's 403 for a caller lacking `action` at `scope`.
+pub(crate) fn authorization_failed(caller: &Claims, scope: &str, action: &str) -> ArmError {
+    ArmError::new(
+        StatusCode::FORBIDDEN,
+        "AuthorizationFailed",
+        format!(
+            "The client '{}' with object id '{}' does not have authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.",
+            caller.appid, caller.oid
+        ),
+    )
 }
 
 fn unauthorized(state: &State, code: &str, message: String) -> ArmError {
@@ -327,11 +310,15 @@ fn route(state: &mut State, ctx: &Ctx) -> ArmResult {
     let segs: Vec<&str> = ctx.path.split('/').filter(|s| !s.is_empty()).collect();
     let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
 
-    // Role assignments at any scope: {scope}/providers/Microsoft.Authorization/roleAssignments[/{name}]
+    // Authorization resources at any scope: {scope}/providers/Microsoft.Authorization/
+    // {roleAssignments|roleDefinitions|permissions}[/{name}]
     if let Some(i) = (0..lower.len().saturating_sub(2)).find(|&i| {
         lower[i] == "providers"
             && lower[i + 1] == "microsoft.authorization"
-            && lower[i + 2] == "roleassignments"
+            && matches!(
+                lower[i + 2].as_str(),
+                "roleassignments" | "roledefinitions" | "permissions"
+            )
     }) {
         let scope = format!("/{}", segs[..i].join("/"));
         check_subscription(state, &lower[..i])?;
@@ -340,9 +327,12 @@ fn route(state: &mut State, ctx: &Ctx) -> ArmResult {
         {
             check_resource_group(state, rg, segs[3])?;
         }
-        return match &segs[i + 3..] {
-            [] => role_assignments::list(state, ctx, &scope),
-            [name] => role_assignments::single(state, ctx, &scope, name),
+        return match (lower[i + 2].as_str(), &segs[i + 3..]) {
+            ("roleassignments", []) => role_assignments::list(state, ctx, &scope),
+            ("roleassignments", [name]) => role_assignments::single(state, ctx, &scope, name),
+            ("roledefinitions", []) => role_definitions::list(state, ctx, &scope),
+            ("roledefinitions", [name]) => role_definitions::single(state, ctx, &scope, name),
+            ("permissions", []) => role_definitions::permissions(state, ctx, &scope),
             _ => Err(unknown_path(ctx)),
         };
     }

@@ -49,7 +49,7 @@ pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
     }
     match (rest, &ctx.method) {
         ([], &Method::GET) => {
-            ctx.authorize_read(state, &nsg_id, "Microsoft.Network/networkSecurityGroups/read")?;
+            ctx.authorize(state, &nsg_id, "Microsoft.Network/networkSecurityGroups/read")?;
             let rules: Vec<Value> =
                 state.nsg_rules.iter().map(|r| rule_json(state, r, "Succeeded")).collect();
             Ok(json_response(
@@ -62,7 +62,7 @@ pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
             ))
         }
         ([sr], &Method::GET) if sr.eq_ignore_ascii_case("securityRules") => {
-            ctx.authorize_read(
+            ctx.authorize(
                 state,
                 &nsg_id,
                 "Microsoft.Network/networkSecurityGroups/securityRules/read",
@@ -73,7 +73,7 @@ pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
         }
         ([sr, rule], m) if sr.eq_ignore_ascii_case("securityRules") => match *m {
             Method::GET => {
-                ctx.authorize_read(
+                ctx.authorize(
                     state,
                     &nsg_id,
                     "Microsoft.Network/networkSecurityGroups/securityRules/read",
@@ -152,11 +152,7 @@ fn firewall_error(e: crate::nft::NftError) -> ArmError {
 }
 
 fn put_rule(state: &mut State, ctx: &Ctx, nsg_id: &str, name: &str) -> ArmResult {
-    ctx.authorize_write(
-        state,
-        nsg_id,
-        "Microsoft.Network/networkSecurityGroups/securityRules/write",
-    )?;
+    ctx.authorize(state, nsg_id, "Microsoft.Network/networkSecurityGroups/securityRules/write")?;
     if name.is_empty() || name.len() > 80 {
         return Err(ArmError::bad_request(
             "InvalidResourceName",
@@ -217,11 +213,7 @@ fn put_rule(state: &mut State, ctx: &Ctx, nsg_id: &str, name: &str) -> ArmResult
 }
 
 fn delete_rule(state: &mut State, ctx: &Ctx, nsg_id: &str, name: &str) -> ArmResult {
-    ctx.authorize_write(
-        state,
-        nsg_id,
-        "Microsoft.Network/networkSecurityGroups/securityRules/delete",
-    )?;
+    ctx.authorize(state, nsg_id, "Microsoft.Network/networkSecurityGroups/securityRules/delete")?;
     let Some(i) = state.nsg_rules.iter().position(|r| r.name.eq_ignore_ascii_case(name)) else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };

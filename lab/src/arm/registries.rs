@@ -38,7 +38,7 @@ pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
     let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
     match (lower.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), &ctx.method) {
         ([], &Method::GET) => {
-            ctx.authorize_read(state, &registry_id, "Microsoft.ContainerRegistry/registries/read")?;
+            ctx.authorize(state, &registry_id, "Microsoft.ContainerRegistry/registries/read")?;
             Ok(json_response(StatusCode::OK, registry_json(state, reg, None)))
         }
         ([], &Method::PATCH) if reg == RegistryRef::Main => {
@@ -52,7 +52,7 @@ pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
             ),
         )),
         (["tokens"], &Method::GET) => {
-            ctx.authorize_read(
+            ctx.authorize(
                 state,
                 &registry_id,
                 "Microsoft.ContainerRegistry/registries/tokens/read",
@@ -195,7 +195,7 @@ fn parse_network_rule_set(v: &Value) -> Result<NetworkRuleSet, ArmError> {
 }
 
 fn patch_registry(state: &mut State, ctx: &Ctx, registry_id: &str) -> ArmResult {
-    ctx.authorize_write(state, registry_id, "Microsoft.ContainerRegistry/registries/write")?;
+    ctx.authorize(state, registry_id, "Microsoft.ContainerRegistry/registries/write")?;
     let body = ctx.json_body()?;
     let props = body.get("properties").cloned().unwrap_or(Value::Null);
     // Start from the latest accepted state (pending updates included).
@@ -277,7 +277,7 @@ fn token(
     };
     match *method {
         Method::GET => {
-            ctx.authorize_read(
+            ctx.authorize(
                 state,
                 registry_id,
                 "Microsoft.ContainerRegistry/registries/tokens/read",
@@ -286,7 +286,7 @@ fn token(
             Ok(json_response(StatusCode::OK, token_json(registry_id, t)))
         }
         Method::PATCH => {
-            ctx.authorize_write(
+            ctx.authorize(
                 state,
                 registry_id,
                 "Microsoft.ContainerRegistry/registries/tokens/write",
@@ -326,7 +326,7 @@ fn generate_credentials(
     reg: RegistryRef,
     registry_id: &str,
 ) -> ArmResult {
-    ctx.authorize_write(
+    ctx.authorize(
         state,
         registry_id,
         "Microsoft.ContainerRegistry/registries/generateCredentials/action",

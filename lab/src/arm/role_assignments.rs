@@ -9,30 +9,10 @@ use serde_json::{Value, json};
 
 use super::{ArmError, ArmResult, Ctx, json_response, method_not_allowed};
 use crate::state::{RoleAssignment, State, full_role_definition_id, role_guid_of, scope_contains};
-use crate::world::roles;
 
 const READ: &str = "Microsoft.Authorization/roleAssignments/read";
 const WRITE: &str = "Microsoft.Authorization/roleAssignments/write";
 const DELETE: &str = "Microsoft.Authorization/roleAssignments/delete";
-
-/// Built-in roles the lab knows (GUID, name).
-const KNOWN_ROLES: [(&str, &str); 7] = [
-    (roles::ACR_PULL, "AcrPull"),
-    (roles::ACR_PUSH, "AcrPush"),
-    (roles::OWNER, "Owner"),
-    (roles::CONTRIBUTOR, "Contributor"),
-    (roles::READER, "Reader"),
-    (roles::USER_ACCESS_ADMINISTRATOR, "User Access Administrator"),
-    ("c2f4ef07-c644-48eb-af81-4b1b4947fb11", "AcrDelete"),
-];
-
-fn read_roles() -> [&'static str; 4] {
-    [roles::OWNER, roles::CONTRIBUTOR, roles::READER, roles::USER_ACCESS_ADMINISTRATOR]
-}
-
-fn write_roles() -> [&'static str; 2] {
-    [roles::OWNER, roles::USER_ACCESS_ADMINISTRATOR]
-}
 
 /// The JSON shape of a role assignment.
 pub fn to_json(a: &RoleAssignment) -> Value {
@@ -134,7 +114,7 @@ pub(super) fn list(state: &mut State, ctx: &Ctx, scope: &str) -> ArmResult {
     if ctx.method != Method::GET {
         return Err(method_not_allowed(ctx));
     }
-    ctx.authorize(state, scope, READ, &read_roles())?;
+    ctx.authorize(state, scope, READ)?;
     let filter = parse_filter(ctx.query("$filter"))?;
     let matching: Vec<&RoleAssignment> = state
         .live_role_assignments()
@@ -189,7 +169,7 @@ fn find_live(state: &State, scope: &str, name: &str) -> Option<usize> {
 pub(super) fn single(state: &mut State, ctx: &Ctx, scope: &str, name: &str) -> ArmResult {
     match ctx.method {
         Method::GET => {
-            ctx.authorize(state, scope, READ, &read_roles())?;
+            ctx.authorize(state, scope, READ)?;
             match find_live(state, scope, name) {
                 Some(i) => Ok(json_response(StatusCode::OK, to_json(&state.role_assignments[i]))),
                 None => Err(ArmError::new(
@@ -201,7 +181,7 @@ pub(super) fn single(state: &mut State, ctx: &Ctx, scope: &str, name: &str) -> A
         }
         Method::PUT => put(state, ctx, scope, name),
         Method::DELETE => {
-            ctx.authorize(state, scope, DELETE, &write_roles())?;
+            ctx.authorize(state, scope, DELETE)?;
             match find_live(state, scope, name) {
                 Some(i) => {
                     let now = state.clock.now();
@@ -231,7 +211,7 @@ fn put(state: &mut State, ctx: &Ctx, scope: &str, name: &str) -> ArmResult {
             ),
         ));
     }
-    ctx.authorize(state, scope, WRITE, &write_roles())?;
+    ctx.authorize(state, scope, WRITE)?;
     let body = ctx.json_body()?;
     let props = body.get("properties").filter(|p| p.is_object()).ok_or_else(|| {
         ArmError::invalid_body(
@@ -250,7 +230,7 @@ fn put(state: &mut State, ctx: &Ctx, scope: &str, name: &str) -> ArmResult {
         )
     })?;
     let role_guid = role_guid_of(&role_definition_id);
-    if !KNOWN_ROLES.iter().any(|(g, _)| g.eq_ignore_ascii_case(&role_guid)) {
+    if state.role_definition(&role_guid).is_none() {
         return Err(ArmError::bad_request(
             "RoleDefinitionDoesNotExist",
             format!("The specified role definition with ID '{role_guid}' does not exist."),
