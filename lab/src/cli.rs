@@ -31,14 +31,17 @@ pub enum LabCommand {
         /// Also start containerd mapped to the lab registries
         #[arg(long)]
         containerd: bool,
-        /// Also run the kubelet emulator (pulls through containerd; implies --containerd)
-        #[arg(long)]
+        /// Run the kubelet emulator (pulls through containerd) [default; kept for scripts]
+        #[arg(long, hide = true)]
         kubelet: bool,
         /// Kubernetes minor the kubelet emulator plays (message wrapping, back-off
         /// message, node credential provider, nodeInfo version): 1.27, 1.31, 1.32, 1.33
         /// [default: $ACR_CHAOS_LAB_KUBELET_PROFILE or 1.33]. See docs/lab-profiles.md.
         #[arg(long, value_name = "MINOR", value_parser = parse_profile, requires = "kubelet")]
         kubelet_profile: Option<String>,
+        /// No kubelet emulator (and no containerd unless --containerd): pods stay Pending
+        #[arg(long, conflicts_with = "kubelet")]
+        no_kubelet: bool,
         /// Also run Prometheus + Alertmanager on the shipped alert rules (Debian packages
         /// prometheus, prometheus-alertmanager); URLs go to lab.env
         #[arg(long)]
@@ -54,20 +57,30 @@ pub enum LabCommand {
 
 /// Runs a `lab` subcommand; returns the process exit code.
 pub async fn run(args: LabArgs) -> anyhow::Result<i32> {
+    run_with(args, |_| Ok(Vec::new())).await
+}
+
+/// [`run`], calling `on_ready` once the lab is up (before waiting for Ctrl-C); the lines
+/// it returns are printed. acr-chaos writes the lab's target file there.
+pub async fn run_with(
+    args: LabArgs,
+    on_ready: impl FnOnce(&Lab) -> anyhow::Result<Vec<String>>,
+) -> anyhow::Result<i32> {
     match args.command {
         LabCommand::Up {
             state_dir,
             world,
             time_scale,
             containerd,
-            kubelet,
+            kubelet: _,
             kubelet_profile,
+            no_kubelet,
             monitoring,
         } => {
             let dir = state_dir.unwrap_or_else(default_state_dir);
             let mut builder =
                 Lab::builder().state_dir(&dir).time_scale(time_scale).containerd(containerd);
-            builder = builder.with_kubelet(kubelet).monitoring(monitoring);
+            builder = builder.with_kubelet(!no_kubelet).monitoring(monitoring);
             if let Some(p) = kubelet_profile.or_else(profile_from_env) {
                 builder = builder.kubelet_profile(p);
             }
@@ -75,6 +88,13 @@ pub async fn run(args: LabArgs) -> anyhow::Result<i32> {
                 builder = builder.world_file(w);
             }
             let lab = builder.start().await?;
+            let lines = match on_ready(&lab) {
+                Ok(l) => l,
+                Err(e) => {
+                    lab.stop().await;
+                    return Err(e);
+                }
+            };
             let env = lab.state_dir().join("lab.env");
             eprintln!(
                 "lab ready in {:.2?}: registry {} at {}, hub {} at {}, ARM {}, Entra {}",
@@ -86,6 +106,9 @@ pub async fn run(args: LabArgs) -> anyhow::Result<i32> {
                 lab.arm_endpoint(),
                 lab.authority_host()
             );
+            for l in lines {
+                eprintln!("{l}");
+            }
             eprintln!("environment: . {}   (Ctrl-C stops the lab)", env.display());
             wait_for_stop_signal().await?;
             eprintln!("stopping the lab");

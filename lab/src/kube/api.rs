@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::kind::Kind;
 use super::patch::PatchType;
 use super::proto;
+use super::rbac::{self, Attributes, UserInfo};
 use super::store::SharedStore;
 use super::table;
 use super::watch::{self, WatchParams};
@@ -31,6 +32,8 @@ pub struct ApiOptions {
     pub default_watch_timeout: Duration,
     /// `serverAddress` advertised in `/api`.
     pub server_address: String,
+    /// Non-admin bearer tokens (RBAC applies to them); `token` is the admin's.
+    pub tokens: super::rbac::Tokens,
 }
 
 impl ApiOptions {
@@ -40,6 +43,7 @@ impl ApiOptions {
             bookmark_interval: Duration::from_secs(10),
             default_watch_timeout: Duration::from_secs(1800),
             server_address: "127.0.0.1:6443".into(),
+            tokens: super::rbac::Tokens::default(),
         }
     }
 }
@@ -85,20 +89,28 @@ async fn dispatch(
 ) -> Response {
     let path = uri.path().to_string();
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let authorized = match auth.as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
-        Some(t) => constant_time_eq(t.trim().as_bytes(), st.opts.token.as_bytes()),
-        None => false,
+    let user = match auth.as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
+        Some(t) if constant_time_eq(t.trim().as_bytes(), st.opts.token.as_bytes()) => {
+            Some(UserInfo::admin())
+        }
+        Some(t) => st.opts.tokens.lookup(t.trim()),
+        None => None,
     };
     let anonymous_public = auth.is_none() && PUBLIC_PATHS.contains(&path.as_str());
-    if !authorized && !anonymous_public {
-        tracing::debug!(%method, %path, "kube api: unauthorized request");
-        return error_response(&ApiError::unauthorized());
-    }
+    // Anonymous health and version checks are served as public info.
+    let user = match (user, anonymous_public) {
+        (Some(u), _) => u,
+        (None, true) => UserInfo::admin(),
+        (None, false) => {
+            tracing::debug!(%method, %path, "kube api: unauthorized request");
+            return error_response(&ApiError::unauthorized());
+        }
+    };
     let query: HashMap<String, String> = uri
         .query()
         .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    match route(&st, &method, &path, &query, &headers, &body) {
+    match route(&st, &user, &method, &path, &query, &headers, &body) {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(%method, %path, code = e.code, reason = e.reason, "kube api error");
@@ -107,8 +119,10 @@ async fn dispatch(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn route(
     st: &AppState,
+    user: &UserInfo,
     method: &Method,
     path: &str,
     q: &HashMap<String, String>,
@@ -124,6 +138,22 @@ fn route(
         }
         v.map(|v| json_response(200, &v)).ok_or_else(|| ApiError::not_found_path(path))
     };
+    let is_resource = matches!(segs.as_slice(), ["api", _, _, ..] | ["apis", _, _, _, ..]);
+    if !is_resource && !user.is_admin() {
+        let verb = method.as_str().to_ascii_lowercase();
+        let a = Attributes {
+            verb: if verb == "head" { "get".into() } else { verb },
+            group: String::new(),
+            resource: String::new(),
+            subresource: String::new(),
+            namespace: String::new(),
+            name: String::new(),
+            path: Some(path.to_string()),
+        };
+        if !rbac::allowed(&st.store, user, &a) {
+            return Err(a.forbidden(user));
+        }
+    }
     match segs.as_slice() {
         ["version"] => get_only(Some(discovery::version())),
         ["healthz"] | ["livez"] | ["readyz"] => Ok((StatusCode::OK, "ok").into_response()),
@@ -134,8 +164,8 @@ fn route(
         ["apis", g, v] => get_only(discovery::resource_list(g, v)),
         ["openapi", "v3"] => get_only(Some(discovery::openapi_v3_index())),
         ["openapi", "v3", rest @ ..] => get_only(discovery::openapi_v3_doc(&rest.join("/"))),
-        ["api", v, rest @ ..] => resource(st, method, "", v, rest, q, headers, body, path),
-        ["apis", g, v, rest @ ..] => resource(st, method, g, v, rest, q, headers, body, path),
+        ["api", v, rest @ ..] => resource(st, user, method, "", v, rest, q, headers, body, path),
+        ["apis", g, v, rest @ ..] => resource(st, user, method, g, v, rest, q, headers, body, path),
         _ => Err(ApiError::not_found_path(path)),
     }
 }
@@ -219,6 +249,7 @@ fn list_kind(kind: Kind) -> String {
 )]
 fn resource(
     st: &AppState,
+    user: &UserInfo,
     method: &Method,
     group: &str,
     version: &str,
@@ -232,6 +263,38 @@ fn resource(
     let store = &st.store;
     let kind = t.kind;
     let ns = t.namespace;
+    let verb = match (t.name, method.clone()) {
+        (None, Method::GET) if flag(q, "watch") => "watch",
+        (None, Method::GET) => "list",
+        (Some(_), Method::GET) => "get",
+        (_, Method::POST) => "create",
+        (_, Method::PUT) => "update",
+        (_, Method::PATCH) => "patch",
+        (None, Method::DELETE) => "deletecollection",
+        (Some(_), Method::DELETE) => "delete",
+        _ => "unknown",
+    };
+    let mut attrs = Attributes::resource(verb, kind, ns, t.name);
+    if t.status {
+        attrs.subresource = "status".into();
+    }
+    if !rbac::allowed(store, user, &attrs) {
+        return Err(attrs.forbidden(user));
+    }
+    if kind.is_review() {
+        if *method != Method::POST || t.name.is_some() {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({path})"
+            )));
+        }
+        let review = parse_body(body, false, headers)?;
+        let out = if kind == Kind::SelfSubjectAccessReview {
+            rbac::access_review(store, user, &review)
+        } else {
+            rbac::rules_review(store, user, &review)
+        };
+        return Ok(json_response(201, &out));
+    }
     let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
     let wants_table =
         headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"));

@@ -22,10 +22,13 @@ pub enum Kind {
     ClusterRole,
     RoleBinding,
     ClusterRoleBinding,
+    /// `authorization.k8s.io/v1` self reviews: create-only, answered, never stored.
+    SelfSubjectAccessReview,
+    SelfSubjectRulesReview,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Namespace,
         Kind::Pod,
         Kind::Secret,
@@ -43,6 +46,8 @@ impl Kind {
         Kind::ClusterRole,
         Kind::RoleBinding,
         Kind::ClusterRoleBinding,
+        Kind::SelfSubjectAccessReview,
+        Kind::SelfSubjectRulesReview,
     ];
 
     /// API group ("" for core).
@@ -55,6 +60,7 @@ impl Kind {
             Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
                 "rbac.authorization.k8s.io"
             }
+            Kind::SelfSubjectAccessReview | Kind::SelfSubjectRulesReview => "authorization.k8s.io",
             _ => "",
         }
     }
@@ -71,6 +77,7 @@ impl Kind {
             "apps" => "apps/v1",
             "batch" => "batch/v1",
             "rbac.authorization.k8s.io" => "rbac.authorization.k8s.io/v1",
+            "authorization.k8s.io" => "authorization.k8s.io/v1",
             _ => "v1",
         }
     }
@@ -93,6 +100,8 @@ impl Kind {
             Kind::ClusterRole => "clusterroles",
             Kind::RoleBinding => "rolebindings",
             Kind::ClusterRoleBinding => "clusterrolebindings",
+            Kind::SelfSubjectAccessReview => "selfsubjectaccessreviews",
+            Kind::SelfSubjectRulesReview => "selfsubjectrulesreviews",
         }
     }
 
@@ -114,6 +123,8 @@ impl Kind {
             Kind::ClusterRole => "clusterrole",
             Kind::RoleBinding => "rolebinding",
             Kind::ClusterRoleBinding => "clusterrolebinding",
+            Kind::SelfSubjectAccessReview => "selfsubjectaccessreview",
+            Kind::SelfSubjectRulesReview => "selfsubjectrulesreview",
         }
     }
 
@@ -136,11 +147,21 @@ impl Kind {
             Kind::ClusterRole => "ClusterRole",
             Kind::RoleBinding => "RoleBinding",
             Kind::ClusterRoleBinding => "ClusterRoleBinding",
+            Kind::SelfSubjectAccessReview => "SelfSubjectAccessReview",
+            Kind::SelfSubjectRulesReview => "SelfSubjectRulesReview",
         }
     }
 
     pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Namespace | Kind::Node | Kind::ClusterRole | Kind::ClusterRoleBinding)
+        !matches!(
+            self,
+            Kind::Namespace
+                | Kind::Node
+                | Kind::ClusterRole
+                | Kind::ClusterRoleBinding
+                | Kind::SelfSubjectAccessReview
+                | Kind::SelfSubjectRulesReview
+        )
     }
 
     pub fn short_names(self) -> &'static [&'static str] {
@@ -185,8 +206,15 @@ impl Kind {
         }
     }
 
+    /// Create-only kinds that are answered and never stored (self reviews).
+    pub fn is_review(self) -> bool {
+        matches!(self, Kind::SelfSubjectAccessReview | Kind::SelfSubjectRulesReview)
+    }
+
     pub fn verbs(self) -> &'static [&'static str] {
-        if self.read_only() {
+        if self.is_review() {
+            &["create"]
+        } else if self.read_only() {
             &["get", "list", "watch"]
         } else {
             &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]

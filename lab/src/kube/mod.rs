@@ -32,6 +32,7 @@ pub mod error;
 pub mod kind;
 pub mod patch;
 pub mod proto;
+pub mod rbac;
 pub mod selector;
 pub mod server;
 pub mod store;

@@ -66,6 +66,7 @@ pub struct KubeApiServer {
     pub url: String,
     pub addr: SocketAddr,
     token: String,
+    tokens: super::rbac::Tokens,
     ca_pem: String,
     served: Served,
 }
@@ -100,6 +101,7 @@ impl KubeApiServer {
         drop(listener);
         opts.server_address = bound.to_string();
         let token = opts.token.clone();
+        let tokens = opts.tokens.clone();
         let router = api::router(store.clone(), opts);
         let served = serve_tls(router, tls, bound)
             .await
@@ -109,6 +111,7 @@ impl KubeApiServer {
             url: served.url("https"),
             addr: served.addr,
             token,
+            tokens,
             ca_pem: ca.cert_pem(),
             served,
         })
@@ -117,6 +120,39 @@ impl KubeApiServer {
     /// The bearer token (a secret: do not log it).
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// A bearer token for ServiceAccount `namespace/name` (created when missing): requests
+    /// with it are authorized by RBAC, as a service account token is on AKS.
+    pub fn mint_service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<String, super::ApiError> {
+        use super::Kind;
+        use serde_json::json;
+        if self.store.get(&Kind::Namespace, None, namespace).is_err() {
+            let ns = json!({"metadata": {"name": namespace}});
+            match self.store.create(&Kind::Namespace, None, ns) {
+                Ok(_) => {}
+                Err(e) if e.code == 409 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let sa = json!({"metadata": {"name": name, "namespace": namespace}});
+        match self.store.create(&Kind::ServiceAccount, Some(namespace), sa) {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+        let token = generate_token();
+        self.tokens.insert(token.clone(), super::rbac::UserInfo::service_account(namespace, name));
+        Ok(token)
+    }
+
+    /// Write a kubeconfig for this server with another `token` (mode 0600).
+    pub fn write_kubeconfig_with(&self, path: &Path, token: &str) -> Result<(), KubeServerError> {
+        write_kubeconfig(path, &self.url, &self.ca_pem, token)
     }
 
     /// The kubeconfig YAML for this server.

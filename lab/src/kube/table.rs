@@ -143,6 +143,7 @@ pub fn columns(kind: Kind) -> Vec<Value> {
             col("Images", "string", "", 1, "Images referenced by each container in the template."),
             col("Selector", "string", "", 1, "Selector of the jobs the cron job creates."),
         ],
+        Kind::SelfSubjectAccessReview | Kind::SelfSubjectRulesReview => vec![name_col(), age_col()],
         Kind::Role | Kind::ClusterRole => vec![
             name_col(),
             col("Created At", "date", "", 0, "Time at which the role was created."),
@@ -329,6 +330,9 @@ fn cells(kind: Kind, o: &Value) -> Vec<Value> {
         }
         Kind::Role | Kind::ClusterRole => {
             vec![json!(name), json!(s(o, "/metadata/creationTimestamp"))]
+        }
+        Kind::SelfSubjectAccessReview | Kind::SelfSubjectRulesReview => {
+            vec![json!(name), json!(age)]
         }
         Kind::RoleBinding | Kind::ClusterRoleBinding => binding_cells(o, name, age),
         Kind::Event | Kind::EventV1 => {
