@@ -23,8 +23,10 @@ use crate::state::{SharedState, State, StateOptions};
 use crate::tls::{LabCa, TlsError};
 use crate::world::World;
 
+mod runner;
 mod support;
 mod team;
+pub use runner::{DOCUMENTED_RBAC_YAML, DOCUMENTED_ROLE_JSON, Runner, RunnerSpec, yaml_documents};
 pub use support::{ChaosPrincipal, default_state_dir, load_world, render_env};
 
 /// Issuer of the ACR front door's JWTs (as ACR's own tokens say).
