@@ -65,6 +65,9 @@ impl Fault for FakeFault {
     fn arm_ids(&self, _env: &Env) -> Vec<String> {
         vec![]
     }
+    fn required_permissions(&self, _env: &Env) -> Vec<acr_chaos::faults::permissions::Need> {
+        vec![]
+    }
     fn describe(&self, _env: &Env) -> Vec<String> {
         vec!["PUT rule".into()]
     }

@@ -54,6 +54,50 @@ impl RoleAssignmentProperties {
     }
 }
 
+/// One permission block of `Microsoft.Authorization/permissions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArmPermission {
+    #[serde(default)]
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub not_actions: Vec<String>,
+    #[serde(default)]
+    pub data_actions: Vec<String>,
+    #[serde(default)]
+    pub not_data_actions: Vec<String>,
+}
+
+impl ArmPermission {
+    /// Whether this block grants `action`: an `actions` pattern matches and no
+    /// `notActions` pattern does (case-insensitive, `*` matches any run of characters).
+    pub fn allows(&self, action: &str) -> bool {
+        self.actions.iter().any(|p| action_matches(p, action))
+            && !self.not_actions.iter().any(|p| action_matches(p, action))
+    }
+}
+
+/// ARM's action wildcard match (case-insensitive, `*` = any run of characters).
+pub fn action_matches(pattern: &str, action: &str) -> bool {
+    let (p, a) = (pattern.to_ascii_lowercase(), action.to_ascii_lowercase());
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == a;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !a.starts_with(first) || a.len() < first.len() + last.len() || !a.ends_with(last) {
+        return false;
+    }
+    let mut rest = &a[first.len()..a.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 /// Password of an ACR token, as generateCredentials returns it.
 #[derive(Debug, Clone)]
 pub struct GeneratedCredentials {
@@ -323,6 +367,31 @@ impl ArmClient {
         while let Some(u) = next.take() {
             let a = self.call(Method::GET, u, None).await?;
             let page: Page<RoleAssignment> = decode(&id, a.body)?;
+            out.extend(page.value);
+            if let Some(n) = page.next_link {
+                let n = Url::parse(&n).map_err(|e| ClientError::Decode {
+                    path: id.clone(),
+                    message: format!("nextLink: {e}"),
+                })?;
+                self.same_origin(&n)?;
+                next = Some(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The caller's own permission blocks at `scope` (`Microsoft.Authorization/permissions`,
+    /// inherited from parent scopes). Follows `nextLink`.
+    pub async fn list_permissions(&self, scope: &str) -> Result<Vec<ArmPermission>, ClientError> {
+        let id = format!(
+            "{}/providers/Microsoft.Authorization/permissions",
+            scope.trim_end_matches('/')
+        );
+        let mut out = Vec::new();
+        let mut next = Some(self.url(&id, API_ROLE_ASSIGNMENTS)?);
+        while let Some(u) = next.take() {
+            let a = self.call(Method::GET, u, None).await?;
+            let page: Page<ArmPermission> = decode(&id, a.body)?;
             out.extend(page.value);
             if let Some(n) = page.next_link {
                 let n = Url::parse(&n).map_err(|e| ClientError::Decode {

@@ -107,6 +107,36 @@ impl Kube {
     }
 
     /// Reachability check: the API server's version.
+    /// Whether the caller may `verb` `resource` of API `group` (in `namespace`, or at
+    /// cluster scope) — a SelfSubjectAccessReview, the API server's own RBAC answer.
+    pub async fn can_i(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> Result<bool, ClientError> {
+        use k8s_openapi::api::authorization::v1::{
+            ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+        };
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.to_string()),
+                    group: Some(group.to_string()),
+                    resource: Some(resource.to_string()),
+                    namespace: namespace.map(str::to_string),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        let r = api.create(&PostParams::default(), &review).await?;
+        Ok(r.status.is_some_and(|s| s.allowed))
+    }
+
     pub async fn version(&self) -> Result<String, ClientError> {
         Ok(self.client.apiserver_version().await?.git_version)
     }

@@ -112,12 +112,17 @@ async fn run_async(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(t) => t,
         Err(c) => return Ok(c),
     };
+    // a lab target (`lab up`) paces ARM polling like the embedded lab run
+    let lro_interval = match target.lab.as_ref().and_then(|l| l.valid_time_scale()) {
+        Some(scale) => Duration::from_secs(2).mul_f64(scale).max(Duration::from_millis(100)),
+        None => Duration::from_secs(2),
+    };
     run_on_target(
         &args,
         &scenarios,
         &target,
         RetryPolicy::default(),
-        Duration::from_secs(2),
+        lro_interval,
         Overrides::default(),
     )
     .await
@@ -150,7 +155,10 @@ pub async fn run_on_target(
         }
     }
     let mut env0 = static_env(target, &run_id);
-    env0.time_scale = over.time_scale.unwrap_or(1.0);
+    env0.time_scale = over
+        .time_scale
+        .or_else(|| target.lab.as_ref().and_then(|l| l.valid_time_scale()))
+        .unwrap_or(1.0);
     // guard rails, checked before anything is touched (kubelet id not needed for ids)
     let refusals = plan::guard(target, &env0, &planned);
     if !refusals.is_empty() {
@@ -295,6 +303,9 @@ async fn live_run(
         .version()
         .await
         .map_err(|e| format!("target {}: Kubernetes API unreachable: {e}", target.name))?;
+    if let Some(code) = super::permissions::preflight(&c, target, &env0, &planned, sink).await? {
+        return Ok(code);
+    }
     let env = resolve_env(&c, env0).await.map_err(|e| format!("target {}: {e}", target.name))?;
     let environment = super::environment::observe(&c, &env.registry_id, &env.cluster_id).await;
     sink.emit(Event::run(EventKind::EnvironmentObserved { environment }));

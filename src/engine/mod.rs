@@ -10,6 +10,7 @@ pub mod journal;
 pub mod lab;
 pub mod lease;
 pub mod observe;
+pub mod permissions;
 pub mod plan;
 pub mod probe;
 pub mod scenario;

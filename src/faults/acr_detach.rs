@@ -3,6 +3,7 @@
 //! re-create each under its original name and properties (guide sample 1).
 //! Expected cause: `unauthorized-anonymous`.
 
+use super::permissions::{Need, role_assignment_delete_needs};
 use super::role_assignment_delete::{delete_assignments, find_assignments};
 use super::{Ctx, Env, Fault, FaultError, Lock, Undo};
 use crate::clients::arm::ACR_PULL_ROLE;
@@ -36,6 +37,9 @@ impl Fault for AcrDetach {
     }
     fn arm_ids(&self, env: &Env) -> Vec<String> {
         vec![self.registry(env).to_owned()]
+    }
+    fn required_permissions(&self, env: &Env) -> Vec<Need> {
+        role_assignment_delete_needs(&env.registry_id)
     }
     fn describe(&self, env: &Env) -> Vec<String> {
         vec![format!(

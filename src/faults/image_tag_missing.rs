@@ -1,6 +1,7 @@
 //! image-tag-missing: probe a tag that does not exist in an attached registry (guide
 //! sample 2). Nothing changes. Expected cause: `not-found` (a 401 may show beside it).
 
+use super::permissions::Need;
 use super::{Ctx, Env, Fault, FaultError, Phase, ProbePlan, Undo, with_tag};
 use crate::scenario::FaultKind;
 use async_trait::async_trait;
@@ -20,6 +21,10 @@ impl Fault for ImageTagMissing {
     }
     fn arm_ids(&self, _env: &Env) -> Vec<String> {
         vec![]
+    }
+    fn required_permissions(&self, env: &Env) -> Vec<Need> {
+        let _ = env;
+        Vec::new()
     }
     fn describe(&self, env: &Env) -> Vec<String> {
         vec![format!(

@@ -7,6 +7,7 @@
 pub mod acr_detach;
 pub mod image_tag_missing;
 pub mod network_path_cut;
+pub mod permissions;
 pub mod private_registry_no_secret;
 pub mod pull_secret_expired;
 pub mod pull_secret_missing;
@@ -111,6 +112,9 @@ pub trait Fault: Send + Sync + std::fmt::Debug {
     fn locks(&self, env: &Env) -> Vec<Lock>;
     /// ARM ids this fault changes (all must be in the target's allowlist).
     fn arm_ids(&self, env: &Env) -> Vec<String>;
+    /// Every permission the fault's snapshot, change and undo need (checked in preflight,
+    /// before the first change). The engine adds what every scenario needs.
+    fn required_permissions(&self, env: &Env) -> Vec<permissions::Need>;
     /// The exact changes, one line each (method, path, body summary).
     fn describe(&self, env: &Env) -> Vec<String>;
     /// The probe for a phase, from the scenario's own probe.

@@ -2,6 +2,7 @@
 //! `AzureContainerRegistry`, TCP 443) on the node subnet's NSG. Undo: delete the rule.
 //! Expected cause: `network-unreachable`.
 
+use super::permissions::{Need, Purpose};
 use super::{Ctx, Env, Fault, FaultError, Lock, Undo};
 use crate::scenario::FaultKind;
 use async_trait::async_trait;
@@ -49,6 +50,20 @@ impl Fault for NetworkPathCut {
     }
     fn arm_ids(&self, env: &Env) -> Vec<String> {
         vec![self.rule_id(env)]
+    }
+    fn required_permissions(&self, env: &Env) -> Vec<Need> {
+        let nsg = env.nsg_id.clone().unwrap_or_else(|| "<target azure.nsgId>".into());
+        let rules = "Microsoft.Network/networkSecurityGroups/securityRules";
+        vec![
+            Need::arm(&format!("{rules}/read"), &nsg, Purpose::Read),
+            Need::arm(&format!("{rules}/write"), &nsg, Purpose::Change),
+            Need::arm(&format!("{rules}/delete"), &nsg, Purpose::Undo),
+            // PUT and DELETE are long-running operations, polled (Azure-AsyncOperation or
+            // Location, whichever ARM sends) until they finish
+            Need::arm("Microsoft.Network/locations/operations/read", &nsg, Purpose::Change),
+            Need::arm("Microsoft.Network/locations/operations/read", &nsg, Purpose::Undo),
+            Need::arm("Microsoft.Network/locations/operationResults/read", &nsg, Purpose::Undo),
+        ]
     }
     fn describe(&self, env: &Env) -> Vec<String> {
         vec![format!(

@@ -2,6 +2,7 @@
 //! without imagePullSecrets (guide sample 4); the fix is adding the secret, which the
 //! recovery probe does. Expected cause: `access-denied`.
 
+use super::permissions::Need;
 use super::{Ctx, Env, Fault, FaultError, Phase, ProbePlan, Undo};
 use crate::scenario::FaultKind;
 use async_trait::async_trait;
@@ -19,6 +20,10 @@ impl Fault for PrivateRegistryNoSecret {
     }
     fn arm_ids(&self, _env: &Env) -> Vec<String> {
         vec![]
+    }
+    fn required_permissions(&self, env: &Env) -> Vec<Need> {
+        let _ = env;
+        Vec::new()
     }
     fn describe(&self, env: &Env) -> Vec<String> {
         vec![format!(

@@ -5,6 +5,7 @@
 //! The token lives in the target's registry, or in `registry_id` (a registry the cluster
 //! is not attached to: on the attached one the kubelet's node identity masks the fault).
 
+use super::permissions::{Need, Purpose, run_secret_needs};
 use super::{Ctx, Env, Fault, FaultError, Lock, Phase, ProbePlan, Undo};
 use crate::clients::kube::{docker_config_secret, label_value};
 use crate::scenario::FaultKind;
@@ -69,6 +70,22 @@ impl Fault for PullSecretExpired {
     }
     fn arm_ids(&self, env: &Env) -> Vec<String> {
         vec![self.token_id(env)]
+    }
+    fn required_permissions(&self, env: &Env) -> Vec<Need> {
+        let r = self.registry_id(env);
+        let mut v = vec![
+            Need::arm("Microsoft.ContainerRegistry/registries/tokens/read", r, Purpose::Read),
+            Need::arm(
+                "Microsoft.ContainerRegistry/registries/generateCredentials/action",
+                r,
+                Purpose::Change,
+            ),
+        ];
+        if self.registry_id.is_some() {
+            v.push(Need::arm("Microsoft.ContainerRegistry/registries/read", r, Purpose::Read));
+        }
+        v.extend(run_secret_needs(&env.run_namespace));
+        v
     }
     fn describe(&self, env: &Env) -> Vec<String> {
         vec![

@@ -2,6 +2,7 @@
 //! the cluster changes; the kubelet warns `FailedToRetrieveImagePullSecret` and the pull
 //! fails with its own cause. Expected causes: `pull-secret-missing` (+ the pull's).
 
+use super::permissions::Need;
 use super::{Ctx, Env, Fault, FaultError, Phase, ProbePlan, Undo};
 use crate::scenario::FaultKind;
 use async_trait::async_trait;
@@ -24,6 +25,10 @@ impl Fault for PullSecretMissing {
     }
     fn arm_ids(&self, _env: &Env) -> Vec<String> {
         vec![]
+    }
+    fn required_permissions(&self, env: &Env) -> Vec<Need> {
+        let _ = env;
+        Vec::new()
     }
     fn describe(&self, env: &Env) -> Vec<String> {
         vec![format!(

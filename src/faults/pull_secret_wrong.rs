@@ -3,6 +3,7 @@
 //! original up as Secret `acr-chaos-backup-<name>`. Undo: restore the original bytes.
 //! Expected cause: `unauthorized-credentials`.
 
+use super::permissions::{Need, run_secret_needs};
 use super::{Ctx, Env, Fault, FaultError, Phase, ProbePlan, Undo};
 use crate::clients::kube::label_value;
 use crate::scenario::FaultKind;
@@ -63,6 +64,9 @@ impl Fault for PullSecretWrong {
     }
     fn arm_ids(&self, _env: &Env) -> Vec<String> {
         vec![]
+    }
+    fn required_permissions(&self, env: &Env) -> Vec<Need> {
+        run_secret_needs(&env.run_namespace)
     }
     fn describe(&self, env: &Env) -> Vec<String> {
         let name = self.name(env).unwrap_or_else(|| "<target privateRegistry.secretName>".into());

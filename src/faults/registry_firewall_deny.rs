@@ -2,6 +2,7 @@
 //! (selected networks, optional allowed IPs) or `publicNetworkAccess=Disabled`.
 //! Undo: PATCH back the exact prior values. Expected cause: `forbidden-network`.
 
+use super::permissions::{Need, Purpose};
 use super::{Ctx, Env, Fault, FaultError, Lock, Undo};
 use crate::scenario::FaultKind;
 use async_trait::async_trait;
@@ -35,6 +36,25 @@ impl Fault for RegistryFirewallDeny {
     }
     fn arm_ids(&self, env: &Env) -> Vec<String> {
         vec![env.registry_id.clone()]
+    }
+    fn required_permissions(&self, env: &Env) -> Vec<Need> {
+        let r = &env.registry_id;
+        vec![
+            Need::arm("Microsoft.ContainerRegistry/registries/read", r, Purpose::Read),
+            Need::arm("Microsoft.ContainerRegistry/registries/write", r, Purpose::Change),
+            Need::arm("Microsoft.ContainerRegistry/registries/write", r, Purpose::Undo),
+            // the PATCH is a long-running operation, polled until it succeeds
+            Need::arm(
+                "Microsoft.ContainerRegistry/registries/operationStatuses/read",
+                r,
+                Purpose::Change,
+            ),
+            Need::arm(
+                "Microsoft.ContainerRegistry/registries/operationStatuses/read",
+                r,
+                Purpose::Undo,
+            ),
+        ]
     }
     fn describe(&self, env: &Env) -> Vec<String> {
         vec![format!(

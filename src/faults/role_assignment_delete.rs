@@ -2,6 +2,7 @@
 //! resource group, subscription or an ARM id). Undo: re-create it under the same name
 //! with the same properties (guide sample 3). Expected cause: `unauthorized-anonymous`.
 
+use super::permissions::{Need, role_assignment_delete_needs};
 use super::{Ctx, Env, Fault, FaultError, Lock, Undo};
 use crate::clients::arm::role_assignment_id;
 use crate::scenario::FaultKind;
@@ -93,6 +94,9 @@ impl Fault for RoleAssignmentDelete {
     }
     fn arm_ids(&self, env: &Env) -> Vec<String> {
         vec![self.scope_id(env)]
+    }
+    fn required_permissions(&self, env: &Env) -> Vec<Need> {
+        role_assignment_delete_needs(&self.scope_id(env))
     }
     fn describe(&self, env: &Env) -> Vec<String> {
         let scope = self.scope_id(env);

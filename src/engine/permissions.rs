@@ -1,0 +1,235 @@
+//! Least privilege proven before the first change: every permission each planned
+//! scenario needs — its fault's change AND its undo (see
+//! [`crate::faults::Fault::required_permissions`]) plus what the engine itself does —
+//! is checked against what the run's identity holds: on Azure with the permissions API
+//! at each scope (`Microsoft.Authorization/permissions`, actions minus notActions), on
+//! Kubernetes with SelfSubjectAccessReviews. A missing one refuses the run (exit 2) with
+//! a JUnit case per scenario naming the permission, before anything is touched.
+
+use super::connect::Connected;
+use super::plan::Planned;
+use super::scenario::{SharedSink, scenario_namespace};
+use crate::ExitCode;
+use crate::clients::ClientError;
+use crate::clients::arm::ArmPermission;
+use crate::events::{Event, EventKind, Stage, Verdict};
+use crate::faults::Env;
+use crate::faults::permissions::{Need, Permission, Purpose};
+use crate::scenario::Target;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What the engine needs for every scenario, besides the fault's own needs: read the
+/// cluster and registry; create and delete the run namespace; probe pods, their events
+/// and pull-secret copies in it; the journal ConfigMap, the run Lease and the source
+/// pull secrets in the journal namespace.
+pub fn engine_needs(target: &Target, env: &Env) -> Vec<Need> {
+    let (run, jns) = (Some(env.run_namespace.as_str()), Some(target.journal_namespace.as_str()));
+    let mut v = vec![
+        Need::arm(
+            "Microsoft.ContainerService/managedClusters/read",
+            &env.cluster_id,
+            Purpose::Read,
+        ),
+        Need::arm("Microsoft.ContainerRegistry/registries/read", &env.registry_id, Purpose::Read),
+        Need::kube("get", "namespaces", None, Purpose::Read),
+        Need::kube("create", "namespaces", None, Purpose::Change),
+        Need::kube("delete", "namespaces", None, Purpose::Undo),
+    ];
+    for verb in ["create", "get", "list", "watch", "delete"] {
+        v.push(Need::kube(verb, "pods", run, Purpose::Change));
+    }
+    for verb in ["list", "watch"] {
+        v.push(Need::kube(verb, "events", run, Purpose::Read));
+    }
+    for verb in ["get", "create", "update"] {
+        v.push(Need::kube(verb, "secrets", run, Purpose::Change));
+    }
+    for verb in ["get", "list", "create", "update", "delete"] {
+        v.push(Need::kube(verb, "configmaps", jns, Purpose::Undo));
+    }
+    for verb in ["get", "create", "update", "delete"] {
+        v.push(Need {
+            permission: Permission::kube(verb, "coordination.k8s.io", "leases", jns),
+            purpose: Purpose::Change,
+        });
+    }
+    v.push(Need::kube("get", "secrets", jns, Purpose::Read));
+    v
+}
+
+/// Every need of every planned scenario, by scenario name.
+pub fn plan_needs(
+    target: &Target,
+    env0: &Env,
+    planned: &[Planned],
+) -> BTreeMap<String, BTreeSet<Need>> {
+    planned
+        .iter()
+        .map(|p| {
+            let mut env = env0.clone();
+            env.scenario = p.plan.name.clone();
+            env.run_namespace =
+                scenario_namespace(target.namespace_prefix.as_str(), &env.run_id, &p.plan.name);
+            let mut needs: BTreeSet<Need> = engine_needs(target, &env).into_iter().collect();
+            needs.extend(p.fault.required_permissions(&env));
+            (p.plan.name.clone(), needs)
+        })
+        .collect()
+}
+
+/// Asks the target what the identity holds (one permissions call per ARM scope, one
+/// access review per Kubernetes permission) and answers per permission.
+struct Holdings<'a> {
+    c: &'a Connected,
+    arm: HashMap<String, Vec<ArmPermission>>,
+    kube: HashMap<Permission, bool>,
+}
+
+impl Holdings<'_> {
+    async fn holds(&mut self, p: &Permission) -> Result<bool, ClientError> {
+        match p {
+            Permission::Arm { action, scope } => {
+                let key = scope.to_ascii_lowercase();
+                if !self.arm.contains_key(&key) {
+                    let blocks = self.c.arm.list_permissions(scope).await?;
+                    self.arm.insert(key.clone(), blocks);
+                }
+                Ok(self.arm[&key].iter().any(|b| b.allows(action)))
+            }
+            Permission::Kube { verb, group, resource, namespace } => {
+                if let Some(v) = self.kube.get(p) {
+                    return Ok(*v);
+                }
+                let ok = self.c.kube.can_i(verb, group, resource, namespace.as_deref()).await?;
+                self.kube.insert(p.clone(), ok);
+                Ok(ok)
+            }
+        }
+    }
+}
+
+/// Missing permissions per scenario (empty when everything is held).
+pub async fn missing(
+    c: &Connected,
+    needs: &BTreeMap<String, BTreeSet<Need>>,
+) -> Result<BTreeMap<String, Vec<Need>>, ClientError> {
+    let mut h = Holdings { c, arm: HashMap::new(), kube: HashMap::new() };
+    let mut out = BTreeMap::new();
+    for (scenario, ns) in needs {
+        let mut gone = Vec::new();
+        for n in ns {
+            if !h.holds(&n.permission).await? {
+                gone.push(n.clone());
+            }
+        }
+        if !gone.is_empty() {
+            out.insert(scenario.clone(), gone);
+        }
+    }
+    Ok(out)
+}
+
+/// One line per missing permission of a scenario.
+pub fn describe_missing(scenario: &str, gone: &[Need]) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for n in gone {
+        let line = format!(
+            "missing permission {} (scenario {scenario} needs it {})",
+            n.permission, n.purpose
+        );
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    lines
+}
+
+/// The preflight check. `Ok(None)`: every permission is held, go on. `Ok(Some(code))`:
+/// refused — one JUnit error case per scenario that lacks a permission, naming each;
+/// nothing was changed. `Err`: the check itself failed (the run stops, exit 2).
+pub async fn preflight(
+    c: &Connected,
+    target: &Target,
+    env0: &Env,
+    planned: &[Planned],
+    sink: &SharedSink,
+) -> Result<Option<ExitCode>, String> {
+    let needs = plan_needs(target, env0, planned);
+    let gone = missing(c, &needs)
+        .await
+        .map_err(|e| format!("checking the identity's permissions before the first change: {e}"))?;
+    if gone.is_empty() {
+        return Ok(None);
+    }
+    for p in planned {
+        let name = &p.plan.name;
+        sink.emit(Event::scenario(
+            name,
+            EventKind::ScenarioStarted {
+                fault: p.fault.kind().into(),
+                description: p.plan.description.clone(),
+                tags: p.plan.tags.clone(),
+                changes: Vec::new(),
+            },
+        ));
+        let verdict = match gone.get(name) {
+            Some(g) => {
+                let lines = describe_missing(name, g);
+                for l in &lines {
+                    eprintln!("refused: {l}");
+                }
+                sink.emit(Event::scenario(
+                    name,
+                    EventKind::ScenarioError {
+                        stage: Stage::Preflight,
+                        error: format!("refused before the first change: {}", lines.join("; ")),
+                    },
+                ));
+                Verdict::Error
+            }
+            None => Verdict::Skipped,
+        };
+        sink.emit(Event::scenario(name, EventKind::ScenarioFinished { verdict }));
+    }
+    eprintln!(
+        "the run's identity lacks permissions its changes or their undo need; nothing was changed"
+    );
+    Ok(Some(ExitCode::InvalidInput))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::arm::action_matches;
+
+    #[test]
+    fn arm_blocks_subtract_not_actions() {
+        let b = ArmPermission {
+            actions: vec!["*".into()],
+            not_actions: vec!["Microsoft.Authorization/*/Write".into()],
+            ..Default::default()
+        };
+        assert!(b.allows("Microsoft.ContainerRegistry/registries/write"));
+        assert!(!b.allows("Microsoft.Authorization/roleAssignments/write"));
+        assert!(action_matches("*/read", "Microsoft.Network/networkSecurityGroups/read"));
+        assert!(!action_matches("*/read", "Microsoft.Network/networkSecurityGroups/write"));
+        assert!(action_matches("microsoft.network/*", "Microsoft.Network/a/b/delete"));
+        assert!(!action_matches("Microsoft.Network/a", "Microsoft.Network/a/b"));
+    }
+
+    #[test]
+    fn missing_lines_name_the_permission_and_why() {
+        let gone = vec![Need::arm(
+            "Microsoft.Authorization/roleAssignments/write",
+            "/subscriptions/s/rg/r",
+            Purpose::Undo,
+        )];
+        let l = describe_missing("acr-detach", &gone);
+        assert_eq!(
+            l,
+            [
+                "missing permission Azure 'Microsoft.Authorization/roleAssignments/write' at /subscriptions/s/rg/r (scenario acr-detach needs it to undo the change)"
+            ]
+        );
+    }
+}
