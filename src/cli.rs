@@ -69,7 +69,14 @@ pub fn main(cli: Cli) -> ExitCode {
 /// `acr-chaos lab …` runs on its own tokio runtime.
 fn run_lab(args: acr_chaos_lab::cli::LabArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
-    let code = runtime.block_on(acr_chaos_lab::cli::run(args))?;
+    let code = runtime.block_on(acr_chaos_lab::cli::run_with(args, |lab| {
+        let target = crate::engine::lab::prepare_lab_target(lab).map_err(anyhow::Error::msg)?;
+        Ok(vec![format!(
+            "target: {}   (after sourcing lab.env: acr-chaos run --target {})",
+            target.display(),
+            target.display()
+        )])
+    }))?;
     Ok(if code == 0 { ExitCode::Success } else { ExitCode::InvalidInput })
 }
 

@@ -49,6 +49,12 @@ pub struct LabFacts {
     /// The lab's Prometheus / Alertmanager, when monitoring runs (alert assertions).
     pub prometheus_url: Option<String>,
     pub alertmanager_url: Option<String>,
+    /// The lab's time scale, written to the target (`lab.timeScale`) so a `run --target`
+    /// paces itself like the embedded run.
+    pub time_scale: Option<f64>,
+    /// Variables the target's client-secret credential reads.
+    pub client_id_env: &'static str,
+    pub secret_env: &'static str,
 }
 
 impl LabFacts {
@@ -88,6 +94,9 @@ impl LabFacts {
                 .map(|i| format!("{}/{i}", lab.hub_host())),
             prometheus_url: lab.monitoring().map(|m| m.prometheus_url()),
             alertmanager_url: lab.monitoring().map(|m| m.alertmanager_url()),
+            time_scale: Some(st.options.time_scale),
+            client_id_env: "ACR_CHAOS_LAB_CLIENT_ID",
+            secret_env: "ACR_CHAOS_LAB_CLIENT_SECRET",
         }
     }
 }
@@ -120,8 +129,8 @@ azure:
   nsgId: {nsg}
 {registries}  credential:
     kind: client-secret
-    clientIdEnv: ACR_CHAOS_LAB_CLIENT_ID
-    secretEnv: ACR_CHAOS_LAB_CLIENT_SECRET
+    clientIdEnv: {client_id_env}
+    secretEnv: {secret_env}
     tenantIdEnv: ACR_CHAOS_LAB_TENANT_ID
 endpoints:
   arm: {arm}
@@ -140,7 +149,7 @@ allowlist:
 journalNamespace: {jns}
 timeouts:
   preflight: 2m
-"#,
+{lab}"#,
         kubeconfig = f.kubeconfig.display(),
         sub = f.subscription_id,
         tenant = f.tenant_id,
@@ -153,6 +162,9 @@ timeouts:
         hub = f.private_host,
         secret = LAB_PRIVATE_SECRET,
         jns = LAB_JOURNAL_NAMESPACE,
+        client_id_env = f.client_id_env,
+        secret_env = f.secret_env,
+        lab = f.time_scale.map(|t| format!("lab:\n  timeScale: {t}\n")).unwrap_or_default(),
     )
 }
 
@@ -188,6 +200,69 @@ pub fn write_target(f: &LabFacts, dir: &Path) -> Result<(std::path::PathBuf, Tar
     let t = crate::scenario::load_target(&path)
         .map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))?;
     Ok((path, t))
+}
+
+/// Name of the least-privileged runner `lab up` mints (principal and ServiceAccount).
+pub const LAB_RUNNER: &str = "acr-chaos-runner";
+/// lab.env variables with the runner's credentials (the target's credential reads them).
+pub const RUNNER_CLIENT_ID_ENV: &str = "ACR_CHAOS_LAB_RUNNER_CLIENT_ID";
+pub const RUNNER_SECRET_ENV: &str = "ACR_CHAOS_LAB_RUNNER_CLIENT_SECRET";
+
+/// What `acr-chaos lab up` adds to a started lab so a user can point `run --target` at
+/// it with nothing written by hand: the journal namespace and the pull secrets the target
+/// names (private registry, team registry) in it; a runner holding exactly the documented
+/// Azure role and Kubernetes RBAC (its credentials appended to `lab.env`, its kubeconfig
+/// beside it); and `<state-dir>/target.yaml` for that runner.
+pub fn prepare_lab_target(lab: &acr_chaos_lab::Lab) -> Result<std::path::PathBuf, String> {
+    use acr_chaos_lab::kube::Kind;
+    let store = lab.kube().store();
+    let ns = serde_json::json!({"metadata": {"name": LAB_JOURNAL_NAMESPACE}});
+    match store.create(&Kind::Namespace, None, ns) {
+        Ok(_) => {}
+        Err(e) if e.code == 409 => {}
+        Err(e) => return Err(format!("namespace {LAB_JOURNAL_NAMESPACE}: {e}")),
+    }
+    for secret in lab_pull_secrets(lab) {
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let obj = serde_json::to_value(&secret).map_err(|e| format!("secret {name}: {e}"))?;
+        match store.create(&Kind::Secret, Some(LAB_JOURNAL_NAMESPACE), obj) {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(format!("secret {LAB_JOURNAL_NAMESPACE}/{name}: {e}")),
+        }
+    }
+    let spec = acr_chaos_lab::lab::RunnerSpec::documented(LAB_RUNNER, LAB_JOURNAL_NAMESPACE);
+    let runner = lab.mint_runner(&spec).map_err(|e| e.to_string())?;
+    let env_path = lab.state_dir().join("lab.env");
+    let extra = acr_chaos_lab::lab::render_env(&[
+        (RUNNER_CLIENT_ID_ENV, runner.principal.client_id.clone()),
+        (RUNNER_SECRET_ENV, runner.principal.secret.clone()),
+        ("ACR_CHAOS_LAB_RUNNER_KUBECONFIG", runner.kubeconfig.display().to_string()),
+    ]);
+    let extra: String = extra.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let mut text =
+        std::fs::read_to_string(&env_path).map_err(|e| format!("{}: {e}", env_path.display()))?;
+    text.push_str("# the least-privileged runner target.yaml uses (docs/azure.md section 3)\n");
+    text.push_str(&extra);
+    std::fs::write(&env_path, text).map_err(|e| format!("{}: {e}", env_path.display()))?;
+    let mut facts = LabFacts::from_lab(lab);
+    facts.kubeconfig = runner.kubeconfig;
+    facts.client_id_env = RUNNER_CLIENT_ID_ENV;
+    facts.secret_env = RUNNER_SECRET_ENV;
+    write_target(&facts, lab.state_dir()).map(|(p, _)| p)
+}
+
+/// The pull secrets a lab target names: the private registry's and the team registry's.
+pub fn lab_pull_secrets(lab: &acr_chaos_lab::Lab) -> Vec<k8s_openapi::api::core::v1::Secret> {
+    let (user, pass) = {
+        let st = lab.state.read();
+        let pr = &st.world.private_registry;
+        (pr.username.clone(), pr.password.clone())
+    };
+    let mut secrets =
+        vec![docker_config_secret(LAB_PRIVATE_SECRET, lab.hub_host(), &user, &pass, "lab")];
+    secrets.extend(team_pull_secret(lab));
+    secrets
 }
 
 /// The lab's team-registry pull secret: its first token's first password (as a team
@@ -265,19 +340,7 @@ pub async fn run_on_lab(
             eprintln!("error: the lab world has no principal allowed to run chaos");
             return Ok(ExitCode::InvalidInput);
         };
-        let (user, pass) = {
-            let st = lab.state.read();
-            let pr = &st.world.private_registry;
-            (pr.username.clone(), pr.password.clone())
-        };
-        let mut secrets = vec![docker_config_secret(
-            LAB_PRIVATE_SECRET,
-            &facts.private_host,
-            &user,
-            &pass,
-            "lab",
-        )];
-        secrets.extend(team_pull_secret(&lab));
+        let secrets = lab_pull_secrets(&lab);
         let over = Overrides {
             credential: Some(CredentialConfig::ClientSecret {
                 tenant_id: facts.tenant_id.clone(),

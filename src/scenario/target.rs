@@ -53,6 +53,28 @@ pub struct Target {
     /// Namespace of the in-cluster journal ConfigMap and the run Lease (default `kube-system`).
     #[serde(default = "Target::default_journal_namespace")]
     pub journal_namespace: DnsLabel,
+    /// Set by `acr-chaos lab up` for the local lab only: how much faster than Azure its
+    /// delays run, so the engine paces itself as on the embedded lab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lab: Option<LabSettings>,
+}
+
+/// Settings of a local lab target (written by `acr-chaos lab up`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabSettings {
+    /// The lab's time scale (0 < x <= 1; 0.05 = delays 20x shorter than Azure's): waits
+    /// the engine imposes (token expiries, re-probe pacing) shrink by it too.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub time_scale: f64,
+}
+
+impl LabSettings {
+    /// The time scale when it is usable (0 < x <= 1), else `None`.
+    pub fn valid_time_scale(&self) -> Option<f64> {
+        (self.time_scale.is_finite() && self.time_scale > 0.0 && self.time_scale <= 1.0)
+            .then_some(self.time_scale)
+    }
 }
 
 impl Target {
