@@ -254,7 +254,15 @@ mod tests {
         let without = s.clone().without_kube_verb("pods", "watch");
         let g = without.kube_grants();
         assert!(!g.contains(&("pods".into(), "watch".into())));
+        assert!(g.contains(&("pods".into(), "list".into())), "other verbs kept");
+        let mut shared = s.clone();
+        shared.kube_roles =
+            vec![json!({"kind": "ClusterRole", "metadata": {"name": "x"}, "rules": [
+            {"apiGroups": [""], "resources": ["pods", "secrets"], "verbs": ["get", "watch"]}]})];
+        let g = shared.without_kube_verb("pods", "watch").kube_grants();
+        assert!(!g.contains(&("pods".into(), "watch".into())));
         assert!(g.contains(&("secrets".into(), "watch".into())), "other resources keep it");
+        assert!(g.contains(&("pods".into(), "get".into())));
         let a = s.without_action("Microsoft.Authorization/roleAssignments/write");
         assert!(!a.role.actions.iter().any(|x| x.ends_with("roleAssignments/write")));
     }
