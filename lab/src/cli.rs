@@ -37,7 +37,7 @@ pub enum LabCommand {
         /// Kubernetes minor the kubelet emulator plays (message wrapping, back-off
         /// message, node credential provider, nodeInfo version): 1.27, 1.31, 1.32, 1.33
         /// [default: $ACR_CHAOS_LAB_KUBELET_PROFILE or 1.33]. See docs/lab-profiles.md.
-        #[arg(long, value_name = "MINOR", value_parser = parse_profile, requires = "kubelet")]
+        #[arg(long, value_name = "MINOR", value_parser = parse_profile, conflicts_with = "no_kubelet")]
         kubelet_profile: Option<String>,
         /// No kubelet emulator (and no containerd unless --containerd): pods stay Pending
         #[arg(long, conflicts_with = "kubelet")]
@@ -187,8 +187,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // Without the kubelet nothing would play the profile: refused.
-        assert!(Cli::try_parse_from(["x", "up", "--kubelet-profile", "1.27"]).is_err());
+        // The kubelet runs by default; without it nothing would play the profile: refused.
+        assert!(Cli::try_parse_from(["x", "up", "--kubelet-profile", "1.27"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["x", "up", "--no-kubelet", "--kubelet-profile", "1.27"]).is_err()
+        );
         let err = Cli::try_parse_from(["x", "up", "--kubelet-profile", "1.30"]).unwrap_err();
         assert!(err.to_string().contains("valid profiles: 1.27, 1.31, 1.32, 1.33"), "{err}");
     }
