@@ -517,3 +517,133 @@ async fn over_tls_with_an_azure_identity_token() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "MissingApiVersionParameter");
 }
+
+/// A principal holding `role` (a custom role from the world, or a built-in GUID) on the
+/// resource group, with a token.
+async fn principal_with(st: &SharedState, role_guid: &str, n: u8) -> (String, String) {
+    let (client, object) = (
+        format!("9{n}9{n}9{n}9{n}-0000-4000-8000-0000000c0570"),
+        format!("8{n}8{n}8{n}8{n}-0000-4000-8000-0000000c0570"),
+    );
+    {
+        let mut s = st.write();
+        s.principals.push(Principal {
+            display_name: format!("custom-{n}"),
+            client_id: client.clone(),
+            object_id: object.clone(),
+            secret: Some("custom-secret".into()),
+            secret_expires: None,
+            principal_type: "ServicePrincipal".into(),
+        });
+        let mut w = s.world.clone();
+        w.role_assignments = vec![RoleAssignmentSpec {
+            name: format!("4e5f6a7b-0000-4000-8000-0000000c05{n:02}"),
+            scope: rg_id(),
+            role: role_guid.into(),
+            principal_id: object.clone(),
+            principal_type: "ServicePrincipal".into(),
+            description: None,
+        }];
+        let seeded = acr_chaos_lab::state::State::new(w, Default::default()).role_assignments;
+        s.role_assignments.extend(seeded);
+    }
+    (object, token_for(st, &client, "custom-secret", ARM).await)
+}
+
+#[tokio::test]
+async fn custom_roles_authorize_by_action_with_wildcards_not_actions_and_inheritance() {
+    let st = lab(Duration::ZERO);
+    let spec: acr_chaos_lab::state::CustomRoleSpec = serde_json::from_value(json!({
+        "Name": "registry operator",
+        "Actions": ["Microsoft.ContainerRegistry/registries/*", "*/read"],
+        "NotActions": ["Microsoft.ContainerRegistry/registries/write"],
+        "AssignableScopes": [rg_id()],
+    }))
+    .unwrap();
+    let guid = spec.guid();
+    st.write().role_definitions.push(spec.definition());
+    let (object, token) = principal_with(&st, &guid, 1).await;
+    let router = arm::router(st.clone());
+    let reg = registry_id();
+    // Inherited from the resource group: `*/read` reads the registry...
+    let r = arm(&router, "GET", &format!("{reg}?api-version=2025-04-01"), Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // ...but notActions take registries/write away although registries/* grants it.
+    let body = json!({"properties": {"networkRuleSet": {"defaultAction": "Deny"}}});
+    let r =
+        arm(&router, "PATCH", &format!("{reg}?api-version=2025-04-01"), Some(&token), Some(body))
+            .await;
+    let msg = assert_arm_error(&r, StatusCode::FORBIDDEN, "AuthorizationFailed");
+    assert!(msg.contains("'Microsoft.ContainerRegistry/registries/write'"), "{msg}");
+    assert!(msg.contains(&object), "{msg}");
+    // The permissions API answers with the role's own blocks at any scope below.
+    let r = arm(
+        &router,
+        "GET",
+        &format!("{reg}/providers/Microsoft.Authorization/permissions?{API}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v = r.json();
+    assert_eq!(
+        v["value"][0]["notActions"],
+        json!(["Microsoft.ContainerRegistry/registries/write"])
+    );
+    // Role definitions resolve by name (as `az role assignment create --role NAME` does).
+    let r = arm(
+        &router,
+        "GET",
+        &format!(
+            "{}/providers/Microsoft.Authorization/roleDefinitions?{API}&$filter=roleName%20eq%20%27registry%20operator%27",
+            rg_id()
+        ),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["value"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["value"][0]["name"], json!(guid));
+    assert_eq!(v["value"][0]["properties"]["type"], "CustomRole");
+    // A built-in one by id, with Azure's permissions.
+    let r = arm(
+        &router,
+        "GET",
+        &format!(
+            "{}/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c?{API}",
+            rg_id()
+        ),
+        Some(&token),
+        None,
+    )
+    .await;
+    let v = r.json();
+    assert_eq!(v["properties"]["roleName"], "Contributor");
+    assert!(
+        v["properties"]["permissions"][0]["notActions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Microsoft.Authorization/*/Write"))
+    );
+}
+
+#[tokio::test]
+async fn contributor_cannot_change_role_assignments_but_user_access_administrator_can() {
+    let st = lab(Duration::ZERO);
+    let router = arm::router(st.clone());
+    let reg = registry_id();
+    let put = |n: &str| ra(&reg, &format!("5f6a7b8c-0000-4000-8000-0000000c05{n}"));
+    let assignment = json!({"properties": {
+        "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d", st.read().world.subscription_id),
+        "principalId": READER_OBJECT, "principalType": "ServicePrincipal"}});
+    let (_, contributor) = principal_with(&st, "b24988ac-6180-42a0-ab88-20f7382dd24c", 2).await;
+    let r = arm(&router, "PUT", &put("01"), Some(&contributor), Some(assignment.clone())).await;
+    let msg = assert_arm_error(&r, StatusCode::FORBIDDEN, "AuthorizationFailed");
+    assert!(msg.contains("roleAssignments/write"), "{msg}");
+    let (_, uaa) = principal_with(&st, "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9", 3).await;
+    let r = arm(&router, "PUT", &put("02"), Some(&uaa), Some(assignment)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}

@@ -451,3 +451,46 @@ async fn apply_rbac_batch_and_apps_kinds() {
     k.ok(&["delete", "cronjob", "nightly", "-n", "chaos"]).await;
     assert_eq!(k.api.get("/apis/batch/v1/namespaces/chaos/cronjobs/nightly").await.0, 404);
 }
+
+#[tokio::test]
+async fn rbac_is_enforced_for_a_service_account_and_can_i_answers() {
+    let Some(k) = Kubectl::start("rbac_is_enforced_for_a_service_account_and_can_i_answers").await
+    else {
+        return;
+    };
+    k.ok(&["create", "namespace", "chaos"]).await;
+    k.with_stdin(&["apply", "-f", "-"], WORKLOADS).await;
+    let token = k.api.srv.mint_service_account_token("chaos", "nightly").unwrap();
+    let sa_config = k.api.dir.path().join("kubeconfig-nightly");
+    k.api.srv.write_kubeconfig_with(&sa_config, &token).unwrap();
+    let as_sa = |args: &[&str]| {
+        let mut c = k.command(args);
+        c.env("KUBECONFIG", &sa_config);
+        c
+    };
+    // Bound by the RoleBinding: pods in chaos, get and list only.
+    let o = as_sa(&["get", "pods", "-n", "chaos"]).output().await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = as_sa(&["get", "secrets", "-n", "chaos"]).output().await.unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "secrets is forbidden: User \"system:serviceaccount:chaos:nightly\" cannot list resource \"secrets\" in API group \"\" in the namespace \"chaos\""
+        ),
+        "{err}"
+    );
+    let o = as_sa(&["get", "pods", "-n", "default"]).output().await.unwrap();
+    assert!(!o.status.success(), "a RoleBinding grants only its namespace");
+    for (args, want) in [
+        (["auth", "can-i", "list", "pods", "-n", "chaos"], "yes"),
+        (["auth", "can-i", "delete", "pods", "-n", "chaos"], "no"),
+        (["auth", "can-i", "list", "pods", "-n", "default"], "no"),
+    ] {
+        let o = as_sa(&args).output().await.unwrap();
+        let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert_eq!(out.trim(), want, "{args:?}: {err}");
+    }
+    // The admin kubeconfig is in system:masters.
+    assert_eq!(k.ok(&["auth", "can-i", "delete", "nodes"]).await.trim(), "yes");
+}

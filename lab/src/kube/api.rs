@@ -33,7 +33,7 @@ pub struct ApiOptions {
     /// `serverAddress` advertised in `/api`.
     pub server_address: String,
     /// Non-admin bearer tokens (RBAC applies to them); `token` is the admin's.
-    pub tokens: super::rbac::Tokens,
+    pub tokens: rbac::Tokens,
 }
 
 impl ApiOptions {
@@ -43,7 +43,7 @@ impl ApiOptions {
             bookmark_interval: Duration::from_secs(10),
             default_watch_timeout: Duration::from_secs(1800),
             server_address: "127.0.0.1:6443".into(),
-            tokens: super::rbac::Tokens::default(),
+            tokens: rbac::Tokens::default(),
         }
     }
 }

@@ -130,6 +130,50 @@ fn names(b: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// Decode a `k8s\0`-prefixed protobuf body into the JSON form of the object.
+/// `SelfSubjectAccessReview` / `SelfSubjectRulesReview` (kubectl auth can-i): the spec's
+/// string fields, per k8s.io/api/authorization/v1/generated.proto.
+fn self_review(kind: &str, raw: &[u8]) -> Result<Value, ApiError> {
+    let strings = |b: &[u8], names: &[(u32, &str)]| -> Result<Value, ApiError> {
+        let mut m = Map::new();
+        for (n, f) in fields(b)? {
+            if let (Some((_, name)), Field::Bytes(x)) = (names.iter().find(|(k, _)| *k == n), f) {
+                m.insert((*name).to_string(), json!(string(x)?));
+            }
+        }
+        Ok(Value::Object(m))
+    };
+    let mut spec = Map::new();
+    for (n, f) in fields(raw)? {
+        let (2, Field::Bytes(x)) = (n, f) else { continue };
+        for (n2, f2) in fields(x)? {
+            let Field::Bytes(y) = f2 else { continue };
+            match (kind, n2) {
+                ("SelfSubjectAccessReview", 1) => {
+                    let names = [
+                        (1, "namespace"),
+                        (2, "verb"),
+                        (3, "group"),
+                        (4, "version"),
+                        (5, "resource"),
+                        (6, "subresource"),
+                        (7, "name"),
+                    ];
+                    spec.insert("resourceAttributes".into(), strings(y, &names)?);
+                }
+                ("SelfSubjectAccessReview", 2) => {
+                    let names = [(1, "path"), (2, "verb")];
+                    spec.insert("nonResourceAttributes".into(), strings(y, &names)?);
+                }
+                ("SelfSubjectRulesReview", 1) => {
+                    spec.insert("namespace".into(), json!(string(y)?));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(json!({"apiVersion": "authorization.k8s.io/v1", "kind": kind, "metadata": {}, "spec": spec}))
+}
+
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let rest = body.strip_prefix(MAGIC).ok_or_else(|| err("missing k8s protobuf magic"))?;
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
@@ -147,6 +191,9 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             (2, Field::Bytes(x)) => raw = x,
             _ => {}
         }
+    }
+    if api_version == "authorization.k8s.io/v1" {
+        return self_review(&kind, raw);
     }
     let mut obj = Map::new();
     obj.insert("apiVersion".into(), json!(api_version));
@@ -243,5 +290,17 @@ mod tests {
         assert_eq!(v["data"][".dockerconfigjson"], "e30=");
         assert_eq!(v["type"], "kubernetes.io/dockerconfigjson");
         assert!(decode(b"junk").is_err());
+    }
+
+    #[test]
+    fn decodes_self_subject_access_review() {
+        let attrs = [ld(1, b"chaos"), ld(2, b"list"), ld(5, b"pods")].concat();
+        let raw = ld(2, &ld(1, &attrs));
+        let tm = [ld(1, b"authorization.k8s.io/v1"), ld(2, b"SelfSubjectAccessReview")].concat();
+        let v = decode(&[MAGIC.to_vec(), ld(1, &tm), ld(2, &raw)].concat()).unwrap();
+        assert_eq!(
+            v["spec"]["resourceAttributes"],
+            json!({"namespace": "chaos", "verb": "list", "resource": "pods"})
+        );
     }
 }
