@@ -9,7 +9,10 @@
 
 // One std Mutex serializes the sync and async lab tests; each async test owns its runtime,
 // so holding the guard across awaits cannot deadlock.
-#![allow(clippy::await_holding_lock)]
+#![allow(
+    clippy::await_holding_lock,
+    reason = "one std Mutex serializes sync and async lab tests; each async test owns its runtime"
+)]
 
 use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, prepare_lab_target, write_target};
 use acr_chaos_lab::lab::RunnerSpec;

@@ -119,7 +119,7 @@ async fn dispatch(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "one dispatcher takes the whole request")]
 fn route(
     st: &AppState,
     user: &UserInfo,
@@ -263,37 +263,8 @@ fn resource(
     let store = &st.store;
     let kind = t.kind;
     let ns = t.namespace;
-    let verb = match (t.name, method.clone()) {
-        (None, Method::GET) if flag(q, "watch") => "watch",
-        (None, Method::GET) => "list",
-        (Some(_), Method::GET) => "get",
-        (_, Method::POST) => "create",
-        (_, Method::PUT) => "update",
-        (_, Method::PATCH) => "patch",
-        (None, Method::DELETE) => "deletecollection",
-        (Some(_), Method::DELETE) => "delete",
-        _ => "unknown",
-    };
-    let mut attrs = Attributes::resource(verb, kind, ns, t.name);
-    if t.status {
-        attrs.subresource = "status".into();
-    }
-    if !rbac::allowed(store, user, &attrs) {
-        return Err(attrs.forbidden(user));
-    }
-    if kind.is_review() {
-        if *method != Method::POST || t.name.is_some() {
-            return Err(ApiError::method_not_allowed(format!(
-                "the server does not allow this method on the requested resource ({path})"
-            )));
-        }
-        let review = parse_body(body, false, headers)?;
-        let out = if kind == Kind::SelfSubjectAccessReview {
-            rbac::access_review(store, user, &review)
-        } else {
-            rbac::rules_review(store, user, &review)
-        };
-        return Ok(json_response(201, &out));
+    if let Some(r) = authorize(st, user, method, &t, q, body, headers, path)? {
+        return Ok(r);
     }
     let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
     let wants_table =
@@ -429,4 +400,52 @@ fn resource(
         }
         _ => not_allowed(),
     }
+}
+
+/// RBAC for a resource request; answers self reviews (never stored) itself.
+#[allow(clippy::too_many_arguments, reason = "the parts of one request")]
+fn authorize(
+    st: &AppState,
+    user: &UserInfo,
+    method: &Method,
+    t: &Target<'_>,
+    q: &HashMap<String, String>,
+    body: &Bytes,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<Option<Response>, ApiError> {
+    let (store, kind, ns) = (&st.store, t.kind, t.namespace);
+    let verb = match (t.name, method.clone()) {
+        (None, Method::GET) if flag(q, "watch") => "watch",
+        (None, Method::GET) => "list",
+        (Some(_), Method::GET) => "get",
+        (_, Method::POST) => "create",
+        (_, Method::PUT) => "update",
+        (_, Method::PATCH) => "patch",
+        (None, Method::DELETE) => "deletecollection",
+        (Some(_), Method::DELETE) => "delete",
+        _ => "unknown",
+    };
+    let mut attrs = Attributes::resource(verb, kind, ns, t.name);
+    if t.status {
+        attrs.subresource = "status".into();
+    }
+    if !rbac::allowed(store, user, &attrs) {
+        return Err(attrs.forbidden(user));
+    }
+    if kind.is_review() {
+        if *method != Method::POST || t.name.is_some() {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({path})"
+            )));
+        }
+        let review = parse_body(body, false, headers)?;
+        let out = if kind == Kind::SelfSubjectAccessReview {
+            rbac::access_review(store, user, &review)
+        } else {
+            rbac::rules_review(store, user, &review)
+        };
+        return Ok(Some(json_response(201, &out)));
+    }
+    Ok(None)
 }
