@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
             "--out" => out = args.next().map(PathBuf::from).unwrap_or(out),
             "--only" => only.extend(args.next()),
             "-h" | "--help" => {
-                println!("acr-chaos-bench [--out FILE] [--only classify|lab|kube|engine]...");
+                println!("acr-chaos-bench [--out FILE] [--only classify|lab|kube|engine|diff]...");
                 return std::process::ExitCode::SUCCESS;
             }
             other => {
@@ -41,6 +41,11 @@ fn main() -> std::process::ExitCode {
     }
     if want("engine") {
         sections.insert("engine".into(), rt.block_on(bench_engine()));
+    }
+    if want("diff") {
+        let dir = tempdir().join("diff");
+        sections.insert("diff".into(), acr_chaos::diff::bench::bench(&dir));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     // Merge into an existing file so `--only` refreshes one section.

@@ -11,6 +11,7 @@
 //! 2 an input is unreadable, of another schema version, truncated, or of another target.
 
 pub mod baseline;
+pub mod bench;
 pub mod cli;
 pub mod compare;
 pub mod input;
@@ -120,4 +121,20 @@ pub enum DiffError {
     },
     #[error("cannot render {what}: {message}")]
     Render { what: &'static str, message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_needs_both_ratio_and_floor() {
+        let t = Tolerance::default(); // ×2 and 30 s
+        assert_eq!(t.drift(10.0, 35.0), None, "3.5× but only 25 s slower");
+        assert_eq!(t.drift(100.0, 190.0), None, "90 s slower but under 2×");
+        assert_eq!(t.drift(100.0, 240.0), Some(true));
+        assert_eq!(t.drift(240.0, 100.0), Some(false), "faster is reported, not failed");
+        assert!(Tolerance { ratio: 0.5, floor_seconds: 1.0 }.invalid().is_some());
+        assert!(Tolerance { ratio: 1.0, floor_seconds: -1.0 }.invalid().is_some());
+    }
 }
