@@ -356,3 +356,28 @@ fn schemas_in_docs_are_up_to_date() {
         assert!(want == schema, "{file} is out of date; run with UPDATE_GOLDEN=1");
     }
 }
+
+#[test]
+fn run_with_a_baseline_of_another_target_is_refused_before_any_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = write_run(tmp.path(), &nightly("20261124T041907Z-aaaa"));
+    let base = tmp.path().join("lab.baseline.yaml");
+    let out = bin().args(["baseline", "accept"]).arg(&a).arg("--out").arg(&base).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = bin()
+        .current_dir(tmp.path())
+        .arg("run")
+        .arg(root.join("scenarios/image-tag-missing.yaml"))
+        .arg("--target")
+        .arg(root.join("scenarios/targets/aks-example.yaml"))
+        .arg("--baseline")
+        .arg(&base)
+        .args(["--report-dir", "reports"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("lab.baseline.yaml") && err.contains("\"aks-example\""), "{err}");
+    assert!(!tmp.path().join("reports").exists(), "nothing ran: {err}");
+}

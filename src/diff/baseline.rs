@@ -110,11 +110,17 @@ impl Baseline {
 
     /// The snapshot `diff` compares against.
     pub fn snapshot(&self) -> Snapshot {
+        let mut scenarios = self.scenarios.clone();
+        for s in scenarios.values_mut() {
+            for t in &mut s.signatures {
+                *t = super::template::strip_wrapper(t).to_string();
+            }
+        }
         Snapshot {
             target: self.target.clone(),
             run_id: self.accepted_from.run_id.clone(),
             environment: (!self.environment.is_empty()).then(|| self.environment.clone()),
-            scenarios: self.scenarios.clone(),
+            scenarios,
         }
     }
 

@@ -219,12 +219,11 @@ fn run(dir: &Path) -> Result<Value, String> {
     let b = write_run(dir, &synthetic_run(2, 10)).map_err(|x| e(&x))?;
     let (diff_best, report) = best_of(5, || {
         let r = super::cli::diff_paths(&a, &b, super::compare::Options::default(), false);
-        r.map(|r| {
-            let _ = super::render::table::render(&r, false);
-            let _ = super::render::markdown::render(&r);
-            let _ = super::render::json(&r);
-            let _ = super::render::junit::render(&r);
-            r
+        r.inspect(|r| {
+            let _ = super::render::table::render(r, false);
+            let _ = super::render::markdown::render(r);
+            let _ = super::render::json(r);
+            let _ = super::render::junit::render(r);
         })
     });
     let report = report.map_err(|x| e(&x))?;

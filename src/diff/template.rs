@@ -101,13 +101,13 @@ const WRAPPERS: [&str; 2] =
 
 /// The error signature of a message: its template without the kubelet's wrapper.
 pub fn signature(message: &str, obs: Option<&Observation>) -> String {
-    let t = template(message, obs);
-    for w in WRAPPERS {
-        if let Some(rest) = t.strip_prefix(w) {
-            return rest.to_string();
-        }
-    }
-    t
+    strip_wrapper(&template(message, obs)).to_string()
+}
+
+/// A template without the kubelet's wrapper (idempotent; also applied to the templates a
+/// baseline file holds, so a hand-edited or older baseline compares the same way).
+pub fn strip_wrapper(template: &str) -> &str {
+    WRAPPERS.iter().find_map(|w| template.strip_prefix(w)).unwrap_or(template)
 }
 
 /// Hex runs of 12+ characters are ids (request ids, object ids); shorter ones stay.
