@@ -47,7 +47,7 @@ pub fn synthetic_run(night: u32, scenarios: usize) -> Vec<Event> {
                 "Failed to pull image \"bench{i}.azurecr.io:{p}/team/app:v{i}\": failed to pull and unpack image \"bench{i}.azurecr.io:{p}/team/app:v{i}\": failed to resolve reference \"bench{i}.azurecr.io:{p}/team/app:v{i}\": failed to do request: Head \"https://bench{i}.azurecr.io:{p}/v2/team/app/manifests/v{i}\": dial tcp 10.0.{night}.4:{p}: i/o timeout (request 3f2a9c0d1e2b4a5c{night:04x})",
                 p = 40_000 + night
             )),
-            causes: vec!["network-unreachable".into()],
+            causes: vec![crate::classify::Cause::NetworkUnreachable],
             event_reasons: vec!["Pulling".into(), "Failed".into(), "BackOff".into()],
         };
         let expected = ExpectedSummary {
