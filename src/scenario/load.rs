@@ -150,7 +150,13 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
             return;
         }
     };
-    let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    // Hidden entries are skipped: a ConfigMap volume keeps each file twice more under
+    // `..data/` and `..<timestamp>/` (the kubelet's atomic writer), editors leave `.*.swp`.
+    let mut children: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
     children.sort();
     for c in children {
         if c.is_dir() {
