@@ -87,6 +87,12 @@ pub fn prepare_create(
         }
         Kind::Pod => prepare_pod(name, obj, sa_lookup)?,
         Kind::Secret => normalize_secret(name, obj)?,
+        // No volume controller in the lab: a claim stays Pending, as with no provisioner.
+        Kind::PersistentVolumeClaim => {
+            let spec = obj_mut(obj, "spec");
+            set_default(spec, "volumeMode", json!("Filesystem"));
+            obj["status"] = json!({"phase": "Pending"});
+        }
         _ => {}
     }
     Ok(())

@@ -25,10 +25,11 @@ pub enum Kind {
     /// `authorization.k8s.io/v1` self reviews: create-only, answered, never stored.
     SelfSubjectAccessReview,
     SelfSubjectRulesReview,
+    PersistentVolumeClaim,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Namespace,
         Kind::Pod,
         Kind::Secret,
@@ -48,6 +49,7 @@ impl Kind {
         Kind::ClusterRoleBinding,
         Kind::SelfSubjectAccessReview,
         Kind::SelfSubjectRulesReview,
+        Kind::PersistentVolumeClaim,
     ];
 
     /// API group ("" for core).
@@ -102,6 +104,7 @@ impl Kind {
             Kind::ClusterRoleBinding => "clusterrolebindings",
             Kind::SelfSubjectAccessReview => "selfsubjectaccessreviews",
             Kind::SelfSubjectRulesReview => "selfsubjectrulesreviews",
+            Kind::PersistentVolumeClaim => "persistentvolumeclaims",
         }
     }
 
@@ -125,6 +128,7 @@ impl Kind {
             Kind::ClusterRoleBinding => "clusterrolebinding",
             Kind::SelfSubjectAccessReview => "selfsubjectaccessreview",
             Kind::SelfSubjectRulesReview => "selfsubjectrulesreview",
+            Kind::PersistentVolumeClaim => "persistentvolumeclaim",
         }
     }
 
@@ -149,6 +153,7 @@ impl Kind {
             Kind::ClusterRoleBinding => "ClusterRoleBinding",
             Kind::SelfSubjectAccessReview => "SelfSubjectAccessReview",
             Kind::SelfSubjectRulesReview => "SelfSubjectRulesReview",
+            Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
         }
     }
 
@@ -175,6 +180,7 @@ impl Kind {
             Kind::Deployment => &["deploy"],
             Kind::ReplicaSet => &["rs"],
             Kind::CronJob => &["cj"],
+            Kind::PersistentVolumeClaim => &["pvc"],
             _ => &[],
         }
     }
@@ -190,6 +196,7 @@ impl Kind {
                 | Kind::ReplicaSet
                 | Kind::Job
                 | Kind::CronJob
+                | Kind::PersistentVolumeClaim
         )
     }
 

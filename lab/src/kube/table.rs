@@ -72,6 +72,17 @@ pub fn columns(kind: Kind) -> Vec<Value> {
             ),
             age_col(),
         ],
+        Kind::PersistentVolumeClaim => vec![
+            name_col(),
+            col("Status", "string", "", 0, "The phase of the claim"),
+            col("Volume", "string", "", 0, "The volume bound to the claim"),
+            col("Capacity", "string", "", 0, "The capacity of the bound volume"),
+            col("Access Modes", "string", "", 0, "The access modes of the claim"),
+            col("StorageClass", "string", "", 0, "The storage class of the claim"),
+            col("VolumeAttributesClass", "string", "", 0, "The volume attributes class"),
+            age_col(),
+            col("VolumeMode", "string", "", 1, "Filesystem or Block"),
+        ],
         Kind::ConfigMap => vec![
             name_col(),
             col("Data", "string", "", 0, "The number of entries in the data"),
@@ -275,6 +286,25 @@ fn cells(kind: Kind, o: &Value) -> Vec<Value> {
         Kind::ServiceAccount => vec![json!(name), json!(len_of(o, "/secrets")), json!(age)],
         Kind::ConfigMap => {
             vec![json!(name), json!(len_of(o, "/data") + len_of(o, "/binaryData")), json!(age)]
+        }
+        Kind::PersistentVolumeClaim => {
+            let modes = o
+                .pointer("/status/accessModes")
+                .and_then(Value::as_array)
+                .map(|m| m.iter().filter_map(Value::as_str).map(access_mode).collect::<Vec<_>>())
+                .unwrap_or_default()
+                .join(",");
+            vec![
+                json!(name),
+                json!(s(o, "/status/phase")),
+                json!(s(o, "/spec/volumeName")),
+                json!(s(o, "/status/capacity/storage")),
+                json!(modes),
+                json!(or_unset(s(o, "/spec/storageClassName"))),
+                json!(or_unset(s(o, "/spec/volumeAttributesClassName"))),
+                json!(age),
+                json!(s(o, "/spec/volumeMode")),
+            ]
         }
         Kind::Lease => vec![json!(name), json!(or_none(s(o, "/spec/holderIdentity"))), json!(age)],
         Kind::Node => node_cells(o, name, age),
@@ -543,4 +573,19 @@ mod tests {
             .to_string();
         assert_eq!(human_age(&ts), "3m20s");
     }
+}
+
+/// kubectl's short form of a PVC access mode.
+fn access_mode(m: &str) -> &str {
+    match m {
+        "ReadWriteOnce" => "RWO",
+        "ReadOnlyMany" => "ROX",
+        "ReadWriteMany" => "RWX",
+        "ReadWriteOncePod" => "RWOP",
+        other => other,
+    }
+}
+
+fn or_unset(v: &str) -> &str {
+    if v.is_empty() { "<unset>" } else { v }
 }
