@@ -654,7 +654,7 @@ async fn github_workflow_shell_steps_run_against_the_lab() {
         ("inputs.scenarios || 'acr-chaos-src/scenarios'", "acr-chaos-src/scenarios".into()),
         ("inputs.only", ONLY_TAG.into()),
         ("inputs.parallel || 1", "2".into()),
-        ("inputs.baseline || 'acr-chaos/baseline.json'", "acr-chaos/baseline.json".into()),
+        ("inputs.baseline || 'acr-chaos/baseline.yaml'", "acr-chaos/baseline.yaml".into()),
         ("github.workspace", w.clone()),
         ("inputs.client-id || vars.AZURE_CLIENT_ID", "00000000-0000-0000-0000-0000000000c1".into()),
         ("inputs.tenant-id || vars.AZURE_TENANT_ID", lw.lab.tenant_id()),
@@ -714,7 +714,7 @@ async fn github_workflow_shell_steps_run_against_the_lab() {
     let md = std::fs::read_to_string(&summary).unwrap();
     let own = std::fs::read_to_string(run.join("summary.md")).unwrap();
     assert!(md.contains(&own) && md.contains("image-tag-missing"), "{md}");
-    assert!(agent.log.contains("no baseline at acr-chaos/baseline.json"), "{}", agent.log);
+    assert!(agent.log.contains("no baseline at acr-chaos/baseline.yaml"), "{}", agent.log);
     lw.lab.stop().await;
 }
 
@@ -749,7 +749,7 @@ async fn azure_pipeline_shell_steps_run_against_the_lab() {
         ("parameters.scenarios", format!("{t}/acr-chaos-src/scenarios")),
         ("parameters.only", ONLY_TAG.into()),
         ("parameters.parallel", "2".into()),
-        ("parameters.baseline", "acr-chaos/baseline.json".into()),
+        ("parameters.baseline", "acr-chaos/baseline.yaml".into()),
         ("parameters.acrChaosRef", "v0.1.0".into()),
         ("ACR_CHAOS_REPOSITORY", format!("file://{}", origin.display())),
         ("ACR_CHAOS_SERVICE_CONNECTION_ID", "5e2f0000-0000-0000-0000-00000000c0c0".into()),

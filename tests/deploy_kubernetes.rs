@@ -77,7 +77,13 @@ fn assert_unknown_fields_absent(doc: &Value) {
         "CronJob" => round_trip::<CronJob>(doc),
         k => panic!("unexpected kind {k}"),
     };
-    assert_eq!(&normalize(doc.clone()), &normalize(back), "{} {}: a field k8s-openapi does not know", doc["kind"], doc["metadata"]["name"]);
+    assert_eq!(
+        &normalize(doc.clone()),
+        &normalize(back),
+        "{} {}: a field k8s-openapi does not know",
+        doc["kind"],
+        doc["metadata"]["name"]
+    );
 }
 
 /// Numbers as strings and empty objects dropped, as the round trip writes them.
@@ -131,16 +137,19 @@ fn manifests_are_kubernetes_objects_with_least_privilege_and_workload_identity()
     assert_eq!(o.roles[0].rules.as_ref().unwrap(), &journal_rules);
     let sa = &o.accounts[0];
     let sa_name = sa.metadata.name.clone().unwrap();
-    for subjects in o
-        .cluster_bindings
-        .iter()
-        .map(|b| &b.subjects)
-        .chain(o.bindings.iter().map(|b| &b.subjects))
+    for subjects in
+        o.cluster_bindings.iter().map(|b| &b.subjects).chain(o.bindings.iter().map(|b| &b.subjects))
     {
         let s = &subjects.as_ref().unwrap()[0];
-        assert_eq!((s.kind.as_str(), s.name.as_str(), s.namespace.as_deref()), ("ServiceAccount", sa_name.as_str(), Some(ns.as_str())));
+        assert_eq!(
+            (s.kind.as_str(), s.name.as_str(), s.namespace.as_deref()),
+            ("ServiceAccount", sa_name.as_str(), Some(ns.as_str()))
+        );
     }
-    assert_eq!(o.cluster_bindings[0].role_ref.name, o.cluster_roles[0].metadata.name.clone().unwrap());
+    assert_eq!(
+        o.cluster_bindings[0].role_ref.name,
+        o.cluster_roles[0].metadata.name.clone().unwrap()
+    );
     assert_eq!(o.bindings[0].role_ref.name, o.roles[0].metadata.name.clone().unwrap());
     // AKS workload identity: the account's client id, the pod label the webhook looks for.
     let ann = sa.metadata.annotations.as_ref().unwrap();
@@ -201,7 +210,9 @@ fn config_map_volume(dir: &Path, cm: &ConfigMap) {
 fn the_config_maps_hold_a_valid_target_and_scenarios_as_mounted() {
     let o = objects();
     let dir = tempfile::tempdir().unwrap();
-    let cm = |name: &str| o.config_maps.iter().find(|c| c.metadata.name.as_deref() == Some(name)).unwrap();
+    let cm = |name: &str| {
+        o.config_maps.iter().find(|c| c.metadata.name.as_deref() == Some(name)).unwrap()
+    };
     let (target, scenarios) = (dir.path().join("target"), dir.path().join("scenarios"));
     config_map_volume(&target, cm("acr-chaos-target"));
     config_map_volume(&scenarios, cm("acr-chaos-scenarios"));
@@ -217,7 +228,9 @@ fn the_config_maps_hold_a_valid_target_and_scenarios_as_mounted() {
     // each scenario once (the ..data copies are not read again)
     assert!(text.contains(&format!("{n} scenario(s), 1 target(s)")), "{text}");
     // The in-cluster target names no kubeconfig (the service account is used).
-    let t: Value = serde_saphyr::from_str(&cm("acr-chaos-target").data.as_ref().unwrap()["target.yaml"]).unwrap();
+    let t: Value =
+        serde_saphyr::from_str(&cm("acr-chaos-target").data.as_ref().unwrap()["target.yaml"])
+            .unwrap();
     assert!(t.get("kubernetes").is_none());
     assert_eq!(t["azure"]["credential"]["kind"], "workload-identity");
     assert_eq!(t["journalNamespace"], "acr-chaos");
@@ -226,7 +239,10 @@ fn the_config_maps_hold_a_valid_target_and_scenarios_as_mounted() {
         let copy: Value = serde_saphyr::from_str(text).unwrap();
         let shipped = yaml(&repo_root().join("scenarios").join(file));
         for field in ["name", "fault", "probe", "expect", "recovery"] {
-            assert_eq!(copy[field], shipped[field], "{file}: {field} differs from scenarios/{file}");
+            assert_eq!(
+                copy[field], shipped[field],
+                "{file}: {field} differs from scenarios/{file}"
+            );
         }
     }
 }
@@ -252,7 +268,8 @@ fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> (bool, String) {
         .env_remove("KUBERNETES_SERVICE_HOST")
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -286,7 +303,8 @@ async fn kubectl_applies_the_manifests_to_the_lab_api() {
         assert!(out.contains(&format!("{obj} created")), "{obj}:\n{out}");
     }
     // Served back as stored; a second apply changes nothing.
-    let (ok, json) = kubectl(&kc, dir.path(), &["-n", "acr-chaos", "get", "cronjob", "acr-chaos", "-o", "json"]);
+    let (ok, json) =
+        kubectl(&kc, dir.path(), &["-n", "acr-chaos", "get", "cronjob", "acr-chaos", "-o", "json"]);
     assert!(ok, "{json}");
     let cj: CronJob = serde_json::from_str(&json).unwrap();
     let spec = cj.spec.unwrap();
@@ -315,7 +333,8 @@ async fn acr_chaos_uses_the_service_account_in_a_pod() {
         .expect("lab starts");
     let facts = LabFacts::from_lab(&lab);
     let (target, _) = write_target(&facts, dir.path()).unwrap();
-    let kube = acr_chaos::clients::kube::Kube::connect(Some(&facts.kubeconfig), None).await.unwrap();
+    let kube =
+        acr_chaos::clients::kube::Kube::connect(Some(&facts.kubeconfig), None).await.unwrap();
     kube.ensure_namespace(LAB_JOURNAL_NAMESPACE, "setup").await.unwrap();
     // the target as a CronJob's ConfigMap holds it: no kubernetes section
     let text = std::fs::read_to_string(&target).unwrap();
@@ -365,7 +384,8 @@ async fn acr_chaos_uses_the_service_account_in_a_pod() {
         .output()
         .await
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{text}");
     let junit = find_file(&dir.path().join("reports"), "junit.xml").expect("a report");
     let junit = std::fs::read_to_string(junit).unwrap();
