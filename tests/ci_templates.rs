@@ -715,7 +715,41 @@ async fn github_workflow_shell_steps_run_against_the_lab() {
     let own = std::fs::read_to_string(run.join("summary.md")).unwrap();
     assert!(md.contains(&own) && md.contains("image-tag-missing"), "{md}");
     assert!(agent.log.contains("no baseline at acr-chaos/baseline.yaml"), "{}", agent.log);
+
+    // The next night, with night one accepted as the baseline: `run --baseline`, and its
+    // diff.md in the job summary.
+    github_night_with_baseline(&mut agent, &steps, &ws, &run, &job_env, &summary);
     lw.lab.stop().await;
+}
+
+fn github_night_with_baseline(
+    agent: &mut Agent,
+    steps: &[Step],
+    ws: &Path,
+    night_one: &Path,
+    job_env: &BTreeMap<String, String>,
+    summary: &Path,
+) {
+    let out = Command::new(env!("CARGO_BIN_EXE_acr-chaos"))
+        .args(["baseline", "accept"])
+        .arg(night_one)
+        .args(["--out", "acr-chaos/baseline.yaml"])
+        .current_dir(ws)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "baseline accept: {}", String::from_utf8_lossy(&out.stderr));
+    let reports = Path::new(&job_env["ACR_CHAOS_REPORTS"]);
+    std::fs::remove_dir_all(reports).unwrap();
+    std::fs::write(summary, "").unwrap();
+    agent.log.clear();
+    let results = agent.run(steps);
+    assert_steps_ok(&results, &agent.log);
+    assert!(!agent.log.contains("no baseline at"), "{}", agent.log);
+    let run = one_run_folder(reports);
+    assert!(run.join("diff-junit.xml").is_file(), "the comparison ran");
+    let md = std::fs::read_to_string(summary).unwrap();
+    let diff = std::fs::read_to_string(run.join("diff.md")).unwrap();
+    assert!(!diff.is_empty() && md.contains(&diff), "diff.md in the job summary:\n{md}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
