@@ -349,6 +349,9 @@ pub struct State {
     pub arm_base_url: Option<String>,
     /// Issuer host used in Entra tokens (`https://login.microsoftonline.com` style, no slash).
     pub authority_host: Option<String>,
+    /// The kubeconfig `listClusterUserCredential` returns (the lab's API server), set once
+    /// the Kubernetes API emulator runs.
+    pub cluster_user_kubeconfig: Option<String>,
     /// The nftables table holding NSG-derived drop rules, created on demand.
     pub(crate) firewall: Option<crate::nft::NftTable>,
 }
@@ -403,6 +406,7 @@ impl State {
             signing_key: SigningKey::generate(),
             arm_base_url: None,
             authority_host: None,
+            cluster_user_kubeconfig: None,
             firewall: None,
             clock,
             options,

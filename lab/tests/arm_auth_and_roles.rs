@@ -647,3 +647,40 @@ async fn contributor_cannot_change_role_assignments_but_user_access_administrato
     let r = arm(&router, "PUT", &put("02"), Some(&uaa), Some(assignment)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
+
+#[tokio::test]
+async fn registries_list_by_scope_and_cluster_user_credential() {
+    let st = lab(Duration::ZERO);
+    st.write().cluster_user_kubeconfig = Some("apiVersion: v1\nkind: Config\n".into());
+    let router = arm::router(st.clone());
+    let token = token_for(&st, RUNNER_CLIENT, RUNNER_SECRET, ARM).await;
+    let sub = st.read().world.subscription_id.clone();
+    for scope in [rg_id(), format!("/subscriptions/{sub}")] {
+        let uri = format!(
+            "{scope}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-04-01"
+        );
+        let r = arm(&router, "GET", &uri, Some(&token), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let names: Vec<String> = r.json()["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap().to_string())
+            .collect();
+        assert!(names.contains(&"acrchaoslab".to_string()), "{scope}: {names:?}");
+    }
+    let cluster = st.read().world.cluster_id();
+    let uri = format!("{cluster}/listClusterUserCredential?api-version=2025-10-01");
+    let r = arm(&router, "POST", &uri, Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    use base64::Engine as _;
+    let v = r.json();
+    let kc = base64::engine::general_purpose::STANDARD
+        .decode(v["kubeconfigs"][0]["value"].as_str().unwrap())
+        .unwrap();
+    assert!(String::from_utf8(kc).unwrap().contains("kind: Config"));
+    // The reader may not (listClusterUserCredential is an action, not a read).
+    let reader = token_for(&st, READER_CLIENT, READER_SECRET, ARM).await;
+    let r = arm(&router, "POST", &uri, Some(&reader), None).await;
+    assert_arm_error(&r, StatusCode::FORBIDDEN, "AuthorizationFailed");
+}

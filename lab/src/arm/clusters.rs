@@ -11,8 +11,12 @@ const KIND: &str = "Microsoft.ContainerService/managedClusters";
 
 /// `segs`: `[Microsoft.ContainerService, managedClusters, {name}]`.
 pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
-    let [_, kind, name] = segs else {
-        return Err(unknown_path(ctx));
+    let (kind, name) = match segs {
+        [_, kind, name] => (kind, name),
+        [_, kind, name, action] if action.eq_ignore_ascii_case("listClusterUserCredential") => {
+            return list_user_credential(state, ctx, kind, name);
+        }
+        _ => return Err(unknown_path(ctx)),
     };
     if !kind.eq_ignore_ascii_case("managedClusters") {
         return Err(unknown_path(ctx));
@@ -64,5 +68,33 @@ pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
                 "enableRBAC": true,
             }
         }),
+    ))
+}
+
+/// `POST …/managedClusters/{name}/listClusterUserCredential` (what `az aks
+/// get-credentials` calls): the lab API server's kubeconfig, base64, as `clusterUser`.
+fn list_user_credential(state: &State, ctx: &Ctx, kind: &str, name: &str) -> ArmResult {
+    let w = &state.world;
+    if !kind.eq_ignore_ascii_case("managedClusters") {
+        return Err(unknown_path(ctx));
+    }
+    if !name.eq_ignore_ascii_case(&w.cluster.name) {
+        return Err(ArmError::resource_not_found(KIND, name, &w.resource_group));
+    }
+    if ctx.method != Method::POST {
+        return Err(method_not_allowed(ctx));
+    }
+    let id = w.cluster_id();
+    ctx.authorize(
+        state,
+        &id,
+        "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action",
+    )?;
+    use base64::Engine as _;
+    let kubeconfig = state.cluster_user_kubeconfig.clone().unwrap_or_default();
+    let value = base64::engine::general_purpose::STANDARD.encode(kubeconfig);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "kubeconfigs": [ { "name": "clusterUser", "value": value } ] }),
     ))
 }

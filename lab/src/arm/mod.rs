@@ -353,6 +353,14 @@ fn route(state: &mut State, ctx: &Ctx) -> ArmResult {
     }
     check_subscription(state, &lower)?;
     match lower.as_slice() {
+        [s, _, p, ns, r]
+            if s == "subscriptions"
+                && p == "providers"
+                && ns == "microsoft.containerregistry"
+                && r == "registries" =>
+        {
+            registries::list(state, ctx)
+        }
         [_, _, _, rg, p, ns, ..] if p == "providers" => {
             check_resource_group(state, rg, segs[3])?;
             match ns.as_str() {

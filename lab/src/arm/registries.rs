@@ -24,6 +24,11 @@ fn ts(t: DateTime<Utc>) -> String {
 
 /// `segs`: `[Microsoft.ContainerRegistry, registries, {name}, …]`.
 pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
+    if let [_, kind] = segs
+        && kind.eq_ignore_ascii_case("registries")
+    {
+        return list(state, ctx);
+    }
     let [_, kind, name, rest @ ..] = segs else {
         return Err(unknown_path(ctx));
     };
@@ -71,6 +76,23 @@ pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
 }
 
 /// The registry's ARM shape; `network` overrides the effective network settings.
+/// `GET …/providers/Microsoft.ContainerRegistry/registries` in the resource group or the
+/// subscription: the registries the caller may read (as ARM filters list results).
+pub(super) fn list(state: &State, ctx: &Ctx) -> ArmResult {
+    if ctx.method != Method::GET {
+        return Err(method_not_allowed(ctx));
+    }
+    let value: Vec<Value> = [RegistryRef::Main, RegistryRef::Team]
+        .into_iter()
+        .filter_map(|r| Some((r, state.world.registry_id_of(r)?)))
+        .filter(|(_, id)| {
+            state.is_authorized(&ctx.caller.oid, id, "Microsoft.ContainerRegistry/registries/read")
+        })
+        .map(|(r, _)| registry_json(state, r, None))
+        .collect();
+    Ok(json_response(StatusCode::OK, json!({ "value": value })))
+}
+
 fn registry_json(
     state: &State,
     reg: RegistryRef,
