@@ -27,6 +27,7 @@ pub enum Command {
     /// Rebuild and print the reports of a recorded run (exits with the run's exit code).
     Report(crate::report::cli::ReportArgs),
     /// Run the local lab (emulated AKS + ACR over a real registry): `lab up`, `lab env`.
+    #[cfg(feature = "lab")]
     Lab(acr_chaos_lab::cli::LabArgs),
     /// Inject faults, check pulls fail as expected, restore (default target: the embedded lab).
     Run(crate::engine::cli::RunArgs),
@@ -50,6 +51,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Schema(a) => crate::scenario::cli::schema(a),
         Command::Classify(a) => crate::classify::cli::run(a),
         Command::Report(a) => crate::report::cli::run(a),
+        #[cfg(feature = "lab")]
         Command::Lab(a) => run_lab(a),
         Command::Run(a) => crate::engine::cli::run(a),
         Command::Diff(a) => crate::diff::cli::run_diff(a).map_err(Into::into),
@@ -67,6 +69,7 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 /// `acr-chaos lab …` runs on its own tokio runtime.
+#[cfg(feature = "lab")]
 fn run_lab(args: acr_chaos_lab::cli::LabArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let code = runtime.block_on(acr_chaos_lab::cli::run_with(args, |lab| {

@@ -23,9 +23,11 @@ use crate::state::{SharedState, State, StateOptions};
 use crate::tls::{LabCa, TlsError};
 use crate::world::World;
 
+mod facts;
 mod runner;
 mod support;
 mod team;
+pub use facts::{LabFacts, LabLogin};
 pub use runner::{DOCUMENTED_RBAC_YAML, DOCUMENTED_ROLE_JSON, Runner, RunnerSpec, yaml_documents};
 pub use support::{ChaosPrincipal, default_state_dir, load_world, render_env};
 

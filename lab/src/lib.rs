@@ -23,4 +23,4 @@ pub mod server;
 pub mod state;
 pub mod tls;
 pub mod world;
-pub use lab::{Lab, LabBuilder, LabError};
+pub use lab::{Lab, LabBuilder, LabError, LabFacts, LabLogin};

@@ -76,7 +76,7 @@ pub async fn run_async(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             context_from_target(&t).await
         }
         None => {
-            let dir = args.lab_state.clone().unwrap_or_else(acr_chaos_lab::lab::default_state_dir);
+            let dir = args.lab_state.clone().unwrap_or_else(default_lab_state_dir);
             context_from_lab_env(&dir.join("lab.env")).await
         }
     };
@@ -163,6 +163,12 @@ pub fn parse_env(text: &str) -> BTreeMap<String, String> {
 }
 
 /// Context from a running lab's `lab.env`.
+/// Where `acr-chaos lab up` keeps its state by default: `$ACR_CHAOS_LAB_STATE`, else
+/// `.lab` (read from files, so a build without the `lab` feature diagnoses a lab too).
+fn default_lab_state_dir() -> PathBuf {
+    std::env::var_os("ACR_CHAOS_LAB_STATE").map_or_else(|| PathBuf::from(".lab"), PathBuf::from)
+}
+
 pub async fn context_from_lab_env(path: &Path) -> Result<Context, ClientError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ClientError::Config(format!(

@@ -106,7 +106,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::InvalidInput);
     }
     let Some(target_path) = &args.target else {
-        return super::lab::run_on_lab(args, scenarios).await;
+        return run_on_embedded_lab(&args, &scenarios).await;
     };
     let target = match load_target_file(target_path) {
         Ok(t) => t,
@@ -126,6 +126,39 @@ async fn run_async(args: RunArgs) -> anyhow::Result<ExitCode> {
         Overrides::default(),
     )
     .await
+}
+
+/// Start the embedded lab, run `scenarios` against it, stop it.
+#[cfg(feature = "lab")]
+async fn run_on_embedded_lab(
+    args: &RunArgs,
+    scenarios: &[crate::scenario::Scenario],
+) -> anyhow::Result<ExitCode> {
+    let lab = match super::lab::LabHandle::start().await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::InvalidInput);
+        }
+    };
+    let fast = Duration::from_millis(100);
+    let code =
+        run_on_target(args, scenarios, lab.target(), RetryPolicy::fast(), fast, lab.overrides())
+            .await;
+    lab.stop().await;
+    code
+}
+
+/// Without the `lab` feature there is no default target.
+#[cfg(not(feature = "lab"))]
+async fn run_on_embedded_lab(
+    _args: &RunArgs,
+    _scenarios: &[crate::scenario::Scenario],
+) -> anyhow::Result<ExitCode> {
+    eprintln!(
+        "error: this build has no embedded lab (built without the `lab` feature): pass --target FILE"
+    );
+    Ok(ExitCode::InvalidInput)
 }
 
 /// Run `scenarios` against a loaded target (shared by `--target` and the lab).

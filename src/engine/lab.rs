@@ -5,16 +5,12 @@
 //! the kubelet emulator's release from `ACR_CHAOS_LAB_KUBELET_PROFILE` (default: the lab's,
 //! see docs/lab-profiles.md).
 
-use super::cli::{RunArgs, run_on_target};
 use super::connect::Overrides;
-use crate::ExitCode;
 use crate::clients::SecretString;
 use crate::clients::credential::CredentialConfig;
 use crate::clients::kube::docker_config_secret;
-use crate::clients::retry::RetryPolicy;
 use crate::scenario::Target;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
 pub const TIME_SCALE_ENV: &str = "ACR_CHAOS_LAB_TIME_SCALE";
 pub const DEFAULT_TIME_SCALE: f64 = 0.05;
@@ -58,43 +54,32 @@ pub struct LabFacts {
 }
 
 impl LabFacts {
+    /// The facts of a running lab, as the lab crate states them (nothing here reads the
+    /// lab's state), with the embedded run's credential variables.
     pub fn from_lab(lab: &acr_chaos_lab::Lab) -> Self {
-        let st = lab.state.read();
-        let w = &st.world;
-        let nsg_rg = w.nsg.resource_group.clone().unwrap_or_else(|| w.resource_group.clone());
-        let acr_image = w
-            .registry
-            .images
-            .first()
-            .map(|i| format!("{}/{i}", lab.login_server()))
-            .unwrap_or_default();
+        Self::from(lab.facts())
+    }
+}
+
+impl From<acr_chaos_lab::LabFacts> for LabFacts {
+    fn from(f: acr_chaos_lab::LabFacts) -> Self {
         LabFacts {
-            subscription_id: w.subscription_id.clone(),
-            tenant_id: w.tenant_id.clone(),
-            registry_id: w.registry_id(),
-            cluster_id: w.cluster_id(),
-            nsg_id: format!(
-                "/subscriptions/{}/resourceGroups/{nsg_rg}/providers/Microsoft.Network/networkSecurityGroups/{}",
-                w.subscription_id, w.nsg.name
-            ),
-            arm_endpoint: lab.arm_endpoint(),
-            authority_host: lab.authority_host(),
-            kubeconfig: lab.kube().kubeconfig.clone(),
-            acr_image,
-            private_host: lab.hub_host().to_string(),
-            team_registry_id: lab.team_registry_id(),
-            team_image: w
-                .team_registry
-                .as_ref()
-                .and_then(|t| t.images.first().map(|i| format!("{}/{i}", t.login_server))),
-            private_image: w
-                .private_registry
-                .images
-                .first()
-                .map(|i| format!("{}/{i}", lab.hub_host())),
-            prometheus_url: lab.monitoring().map(|m| m.prometheus_url()),
-            alertmanager_url: lab.monitoring().map(|m| m.alertmanager_url()),
-            time_scale: Some(st.options.time_scale),
+            subscription_id: f.subscription_id,
+            tenant_id: f.tenant_id,
+            registry_id: f.registry_id,
+            cluster_id: f.cluster_id,
+            nsg_id: f.nsg_id,
+            arm_endpoint: f.arm_endpoint,
+            authority_host: f.authority_host,
+            kubeconfig: f.kubeconfig,
+            acr_image: f.acr_image,
+            private_host: f.private_host,
+            private_image: f.private_image,
+            team_registry_id: f.team_registry_id,
+            team_image: f.team_image,
+            prometheus_url: f.prometheus_url,
+            alertmanager_url: f.alertmanager_url,
+            time_scale: Some(f.time_scale),
             client_id_env: "ACR_CHAOS_LAB_CLIENT_ID",
             secret_env: "ACR_CHAOS_LAB_CLIENT_SECRET",
         }
@@ -254,25 +239,26 @@ pub fn prepare_lab_target(lab: &acr_chaos_lab::Lab) -> Result<std::path::PathBuf
 
 /// The pull secrets a lab target names: the private registry's and the team registry's.
 pub fn lab_pull_secrets(lab: &acr_chaos_lab::Lab) -> Vec<k8s_openapi::api::core::v1::Secret> {
-    let (user, pass) = {
-        let st = lab.state.read();
-        let pr = &st.world.private_registry;
-        (pr.username.clone(), pr.password.clone())
-    };
-    let mut secrets =
-        vec![docker_config_secret(LAB_PRIVATE_SECRET, lab.hub_host(), &user, &pass, "lab")];
-    secrets.extend(team_pull_secret(lab));
-    secrets
+    pull_secrets(&lab.facts())
+}
+
+fn pull_secrets(f: &acr_chaos_lab::LabFacts) -> Vec<k8s_openapi::api::core::v1::Secret> {
+    let login = &f.private_login;
+    let private = docker_config_secret(
+        LAB_PRIVATE_SECRET,
+        &f.private_host,
+        &login.username,
+        &login.password,
+        "lab",
+    );
+    std::iter::once(private).chain(team_pull_secret(f)).collect()
 }
 
 /// The lab's team-registry pull secret: its first token's first password (as a team
 /// would hand out for a registry the cluster is not attached to).
-pub fn team_pull_secret(lab: &acr_chaos_lab::Lab) -> Option<k8s_openapi::api::core::v1::Secret> {
-    let st = lab.state.read();
-    let team = st.world.team_registry.as_ref()?;
-    let token = st.team_tokens.first()?;
-    let pw = token.passwords.first()?;
-    Some(docker_config_secret(LAB_TEAM_SECRET, &team.login_server, &token.name, &pw.value, "lab"))
+fn team_pull_secret(f: &acr_chaos_lab::LabFacts) -> Option<k8s_openapi::api::core::v1::Secret> {
+    let (server, token) = (f.team_login_server.as_ref()?, f.team_token.as_ref()?);
+    Some(docker_config_secret(LAB_TEAM_SECRET, server, &token.username, &token.password, "lab"))
 }
 
 pub fn time_scale() -> f64 {
@@ -296,73 +282,96 @@ pub fn kubelet_profile() -> Result<Option<&'static acr_chaos_lab::kubelet::Kubel
     }
 }
 
-/// Start the embedded lab and run `scenarios` against it.
-pub async fn run_on_lab(
-    args: RunArgs,
-    scenarios: Vec<crate::scenario::Scenario>,
-) -> anyhow::Result<ExitCode> {
-    let profile = match kubelet_profile() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::InvalidInput);
+/// Why the embedded lab could not serve as the target.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabStartError {
+    #[error("{0}")]
+    Profile(String),
+    #[error("the embedded lab did not start: {0}")]
+    Start(#[source] acr_chaos_lab::LabError),
+    #[error("lab target: {0}")]
+    Target(String),
+    #[error("the lab world has no principal allowed to run chaos")]
+    NoPrincipal,
+}
+
+/// The embedded lab, started, with its target: the engine's only handle on the lab
+/// (typed facts in, a [`Target`] and [`Overrides`] out). Stop it with [`LabHandle::stop`].
+#[derive(Debug)]
+pub struct LabHandle {
+    lab: acr_chaos_lab::Lab,
+    facts: acr_chaos_lab::LabFacts,
+    target: Target,
+    state_dir: PathBuf,
+}
+
+impl LabHandle {
+    /// Start the lab in a fresh state directory (kubelet, and monitoring when installed)
+    /// and write its target file there.
+    pub async fn start() -> Result<Self, LabStartError> {
+        let profile = kubelet_profile().map_err(LabStartError::Profile)?;
+        let state_dir = std::env::temp_dir().join(format!("acr-chaos-lab-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state_dir);
+        eprintln!(
+            "starting the embedded lab in {} (time scale {})",
+            state_dir.display(),
+            time_scale()
+        );
+        let mut builder = acr_chaos_lab::Lab::builder()
+            .state_dir(&state_dir)
+            .time_scale(time_scale())
+            .with_kubelet(true)
+            .monitoring(monitoring_available());
+        if let Some(p) = profile {
+            eprintln!("kubelet emulator profile {} ({})", p.name, p.kubelet_version);
+            builder = builder.kubelet_profile(p.name);
         }
-    };
-    let state_dir = std::env::temp_dir().join(format!("acr-chaos-lab-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state_dir);
-    eprintln!("starting the embedded lab in {} (time scale {})", state_dir.display(), time_scale());
-    let mut builder = acr_chaos_lab::Lab::builder()
-        .state_dir(&state_dir)
-        .time_scale(time_scale())
-        .with_kubelet(true)
-        .monitoring(monitoring_available());
-    if let Some(p) = profile {
-        eprintln!("kubelet emulator profile {} ({})", p.name, p.kubelet_version);
-        builder = builder.kubelet_profile(p.name);
-    }
-    let lab = match builder.start().await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: the embedded lab did not start: {e}");
-            return Ok(ExitCode::InvalidInput);
-        }
-    };
-    let facts = LabFacts::from_lab(&lab);
-    let result = async {
-        let (_, target) = match write_target(&facts, &state_dir) {
-            Ok(t) => t,
+        let lab = builder.start().await.map_err(LabStartError::Start)?;
+        let facts = lab.facts();
+        let checked = match write_target(&LabFacts::from(facts.clone()), &state_dir) {
+            Err(e) => Err(LabStartError::Target(e)),
+            Ok(_) if facts.chaos_principal.is_none() => Err(LabStartError::NoPrincipal),
+            Ok((_, target)) => Ok(target),
+        };
+        match checked {
+            Ok(target) => Ok(LabHandle { lab, facts, target, state_dir }),
             Err(e) => {
-                eprintln!("error: lab target: {e}");
-                return Ok(ExitCode::InvalidInput);
+                lab.stop().await;
+                let _ = std::fs::remove_dir_all(&state_dir);
+                Err(e)
             }
-        };
-        let Some(p) = lab.chaos_principal() else {
-            eprintln!("error: the lab world has no principal allowed to run chaos");
-            return Ok(ExitCode::InvalidInput);
-        };
-        let secrets = lab_pull_secrets(&lab);
-        let over = Overrides {
-            credential: Some(CredentialConfig::ClientSecret {
-                tenant_id: facts.tenant_id.clone(),
-                client_id: p.client_id.clone(),
-                secret: SecretString::new(p.secret.clone()),
-            }),
-            ca_pem: std::fs::read(lab.ca_path()).ok(),
-            secrets,
-            time_scale: Some(time_scale()),
-        };
-        run_on_target(
-            &args,
-            &scenarios,
-            &target,
-            RetryPolicy::fast(),
-            Duration::from_millis(100),
-            over,
-        )
-        .await
+        }
     }
-    .await;
-    lab.stop().await;
-    let _ = std::fs::remove_dir_all(&state_dir);
-    result
+
+    pub fn facts(&self) -> &acr_chaos_lab::LabFacts {
+        &self.facts
+    }
+
+    /// The lab as a target (also written to `<state>/target.yaml`).
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// What the lab supplies instead of the environment: the chaos principal, the lab CA,
+    /// the pull secrets for the journal namespace, the time scale.
+    pub fn overrides(&self) -> Overrides {
+        let f = &self.facts;
+        Overrides {
+            credential: f.chaos_principal.as_ref().map(|p| CredentialConfig::ClientSecret {
+                tenant_id: f.tenant_id.clone(),
+                client_id: p.username.clone(),
+                secret: SecretString::new(p.password.clone()),
+            }),
+            ca_pem: std::fs::read(&f.ca_path).ok(),
+            secrets: pull_secrets(f),
+            time_scale: Some(time_scale()),
+        }
+    }
+
+    /// Stop every lab server and child process; remove the state directory.
+    pub async fn stop(self) {
+        self.lab.stop().await;
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
 }

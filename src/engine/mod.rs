@@ -7,6 +7,7 @@ pub mod cli;
 pub mod connect;
 pub mod environment;
 pub mod journal;
+#[cfg(feature = "lab")]
 pub mod lab;
 pub mod lease;
 pub mod observe;
