@@ -35,7 +35,7 @@ pub struct LabFacts {
     pub nsg_id: String,
     pub arm_endpoint: String,
     pub authority_host: String,
-    pub kubeconfig: std::path::PathBuf,
+    pub kubeconfig: PathBuf,
     pub acr_image: String,
     pub private_host: String,
     pub private_image: Option<String>,
@@ -179,7 +179,7 @@ pub fn monitoring_available() -> bool {
 }
 
 /// Write and load the lab's target file.
-pub fn write_target(f: &LabFacts, dir: &Path) -> Result<(std::path::PathBuf, Target), String> {
+pub fn write_target(f: &LabFacts, dir: &Path) -> Result<(PathBuf, Target), String> {
     let path = dir.join("target.yaml");
     std::fs::write(&path, target_yaml(f)).map_err(|e| format!("{}: {e}", path.display()))?;
     let t = crate::scenario::load_target(&path)
@@ -198,7 +198,7 @@ pub const RUNNER_SECRET_ENV: &str = "ACR_CHAOS_LAB_RUNNER_CLIENT_SECRET";
 /// names (private registry, team registry) in it; a runner holding exactly the documented
 /// Azure role and Kubernetes RBAC (its credentials appended to `lab.env`, its kubeconfig
 /// beside it); and `<state-dir>/target.yaml` for that runner.
-pub fn prepare_lab_target(lab: &acr_chaos_lab::Lab) -> Result<std::path::PathBuf, String> {
+pub fn prepare_lab_target(lab: &acr_chaos_lab::Lab) -> Result<PathBuf, String> {
     use acr_chaos_lab::kube::Kind;
     let store = lab.kube().store();
     let ns = serde_json::json!({"metadata": {"name": LAB_JOURNAL_NAMESPACE}});

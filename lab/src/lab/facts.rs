@@ -97,6 +97,7 @@ impl Lab {
             alertmanager_url: self
                 .monitoring()
                 .map(crate::monitoring::Monitoring::alertmanager_url),
+            time_scale: st.options.time_scale,
         }
     }
 }
