@@ -552,6 +552,21 @@ pub fn table(kind: Kind, items: &[Value], rv: Option<&str>) -> Value {
     table_with(kind, items, rv, true)
 }
 
+/// kubectl's short form of a PVC access mode.
+fn access_mode(m: &str) -> &str {
+    match m {
+        "ReadWriteOnce" => "RWO",
+        "ReadOnlyMany" => "ROX",
+        "ReadWriteMany" => "RWX",
+        "ReadWriteOncePod" => "RWOP",
+        other => other,
+    }
+}
+
+fn or_unset(v: &str) -> &str {
+    if v.is_empty() { "<unset>" } else { v }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,19 +588,4 @@ mod tests {
             .to_string();
         assert_eq!(human_age(&ts), "3m20s");
     }
-}
-
-/// kubectl's short form of a PVC access mode.
-fn access_mode(m: &str) -> &str {
-    match m {
-        "ReadWriteOnce" => "RWO",
-        "ReadOnlyMany" => "ROX",
-        "ReadWriteMany" => "RWX",
-        "ReadWriteOncePod" => "RWOP",
-        other => other,
-    }
-}
-
-fn or_unset(v: &str) -> &str {
-    if v.is_empty() { "<unset>" } else { v }
 }
