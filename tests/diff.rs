@@ -381,3 +381,40 @@ fn run_with_a_baseline_of_another_target_is_refused_before_any_change() {
     assert!(err.contains("lab.baseline.yaml") && err.contains("\"aks-example\""), "{err}");
     assert!(!tmp.path().join("reports").exists(), "nothing ran: {err}");
 }
+
+#[test]
+fn a_baseline_can_make_environment_changes_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = write_run(tmp.path(), &nightly("20261124T041907Z-aaaa"));
+    let base = tmp.path().join("pinned.yaml");
+    let out = bin().args(["baseline", "accept"]).arg(&a).arg("--out").arg(&base).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let b = write_run(
+        tmp.path(),
+        &run_events(
+            "20261125T041907Z-bbbb",
+            "v1.33.2",
+            ANON_401,
+            &["unauthorized-anonymous"],
+            12_350,
+        ),
+    );
+    assert_eq!(diff(&base, &b, &["--no-write"]).0, 0, "reported, not failed, by default");
+    let text = std::fs::read_to_string(&base).unwrap();
+    std::fs::write(&base, text.replace("scenarios:\n", "failOnEnvironment: true\nscenarios:\n"))
+        .unwrap();
+    let (code, out, _) = diff(&base, &b, &[]);
+    assert_eq!(code, 4, "{out}");
+    let junit = std::fs::read_to_string(b.join("diff-junit.xml")).unwrap();
+    assert_eq!(
+        quick_junit_failures(&junit),
+        vec!["environment: nodes[nodepool1].kubeletVersion".to_string()],
+        "{junit}"
+    );
+    // accepted like any other difference
+    let out = bin().args(["baseline", "accept"]).arg(&b).arg("--out").arg(&base).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&base).unwrap();
+    assert!(text.contains("failOnEnvironment: true"), "kept: {text}");
+    assert_eq!(diff(&base, &b, &["--no-write"]).0, 0);
+}

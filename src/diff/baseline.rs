@@ -84,6 +84,10 @@ pub struct Baseline {
     /// Environment facts as `name: value` (see docs/diff.md).
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// Count a changed environment fact as a regression (default: reported only), e.g.
+    /// for a cluster whose versions are pinned.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fail_on_environment: bool,
     pub scenarios: BTreeMap<String, ScenarioSnapshot>,
     #[serde(default)]
     pub expected_differences: Vec<ExpectedDifference>,
@@ -103,6 +107,7 @@ impl Baseline {
             },
             tolerance: Tolerance::default(),
             environment: snap.environment.unwrap_or_default(),
+            fail_on_environment: false,
             scenarios: snap.scenarios,
             expected_differences: Vec::new(),
         }

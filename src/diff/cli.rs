@@ -227,6 +227,7 @@ fn accept(a: AcceptArgs) -> Result<ExitCode, DiffError> {
 fn replaced(existing: &Baseline, model: &crate::report::RunModel, name: Option<&str>) -> Baseline {
     let mut b = Baseline::from_run(model, name.unwrap_or(&existing.name));
     b.tolerance = existing.tolerance;
+    b.fail_on_environment = existing.fail_on_environment;
     for (n, s) in &mut b.scenarios {
         s.tolerance = existing.scenarios.get(n).and_then(|e| e.tolerance);
     }

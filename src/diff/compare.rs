@@ -209,8 +209,10 @@ pub fn compare(base: &Side, cur: &Side, opts: Options) -> DiffReport {
         let status = findings.iter().map(|f| f.status).max().unwrap_or(Status::Unchanged);
         scenarios.push(ScenarioDiff { name: name.clone(), status, findings });
     }
+    let fail_env =
+        opts.fail_on_environment || base.baseline.as_ref().is_some_and(|b| b.fail_on_environment);
     let (environment, environment_compared) =
-        environment_findings(&base.snapshot, &cur.snapshot, expected, opts.fail_on_environment);
+        environment_findings(&base.snapshot, &cur.snapshot, expected, fail_env);
     let totals = totals(&scenarios, &environment);
     DiffReport {
         schema_version: DIFF_VERSION.to_string(),
