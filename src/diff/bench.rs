@@ -10,144 +10,133 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Builds events at offsets from a run's start.
+struct At(DateTime<Utc>);
+
+impl At {
+    fn ev(&self, secs: f64, scenario: Option<&str>, kind: EventKind) -> Event {
+        Event {
+            at: self.0 + Cd::milliseconds((secs * 1000.0) as i64),
+            scenario: scenario.map(str::to_string),
+            kind,
+        }
+    }
+}
+
 /// A recorded run of `scenarios` scenarios; `night` shifts time, ids and timings a little.
 #[expect(clippy::too_many_lines, reason = "one synthetic run, event by event, in run order")]
 pub fn synthetic_run(night: u32, scenarios: usize) -> Vec<Event> {
     let t0: DateTime<Utc> =
         DateTime::from_timestamp(1_795_000_000 + i64::from(night) * 86_400, 0).unwrap_or_default();
+    let at = At(t0);
     let run_id = format!("{}-{:04x}", t0.format("%Y%m%dT%H%M%SZ"), night);
     let names: Vec<String> = (0..scenarios).map(|i| format!("scenario-{i:02}")).collect();
-    let ev = |secs: f64, scenario: Option<&str>, kind| Event {
-        at: t0 + Cd::milliseconds((secs * 1000.0) as i64),
-        scenario: scenario.map(str::to_string),
-        kind,
+    let started = EventKind::RunStarted {
+        run_id: run_id.clone(),
+        target: "bench".into(),
+        scenarios: names.clone(),
+        dry_run: false,
     };
     let mut out = vec![
-        ev(
-            0.0,
-            None,
-            EventKind::RunStarted {
-                run_id: run_id.clone(),
-                target: "bench".into(),
-                scenarios: names.clone(),
-                dry_run: false,
-            },
-        ),
-        ev(0.1, None, EventKind::EnvironmentObserved { environment: environment() }),
+        at.ev(0.0, None, started),
+        at.ev(0.1, None, EventKind::EnvironmentObserved { environment: environment() }),
     ];
     for (i, name) in names.iter().enumerate() {
-        let start = 1.0 + i as f64 * 60.0;
-        let s = Some(name.as_str());
-        let jitter = f64::from(night % 7) * 0.3;
-        let obs = Observation {
-            pod: format!("probe-fault-{night}-{i}"),
-            namespace: format!("acr-chaos-{run_id}-{name}").to_lowercase(),
-            image: format!("bench{i}.azurecr.io:{}/team/app:v{i}", 40_000 + night),
-            waiting_reason: Some("ErrImagePull".into()),
-            message: Some(format!(
-                "Failed to pull image \"bench{i}.azurecr.io:{p}/team/app:v{i}\": failed to pull and unpack image \"bench{i}.azurecr.io:{p}/team/app:v{i}\": failed to resolve reference \"bench{i}.azurecr.io:{p}/team/app:v{i}\": failed to do request: Head \"https://bench{i}.azurecr.io:{p}/v2/team/app/manifests/v{i}\": dial tcp 10.0.{night}.4:{p}: i/o timeout (request 3f2a9c0d1e2b4a5c{night:04x})",
-                p = 40_000 + night
-            )),
-            causes: vec![crate::classify::Cause::NetworkUnreachable],
-            event_reasons: vec!["Pulling".into(), "Failed".into(), "BackOff".into()],
-        };
-        let expected = ExpectedSummary {
-            waiting_reasons: vec!["ErrImagePull".into()],
-            causes: obs.causes.clone(),
-            message_regex: None,
-            deadline: Duration::from_secs(300),
-        };
-        out.push(ev(
-            start,
-            s,
+        let obs = observation(night, i, &format!("acr-chaos-{run_id}-{name}").to_lowercase());
+        out.extend(scenario_events(&at, 1.0 + i as f64 * 60.0, name, night, obs));
+    }
+    out.push(at.ev(1.0 + scenarios as f64 * 60.0, None, EventKind::RunFinished { exit_code: 0 }));
+    out
+}
+
+/// A network-cut observation with run-specific ports, IPs, pod, namespace and request id.
+fn observation(night: u32, i: usize, namespace: &str) -> Observation {
+    let p = 40_000 + night;
+    let image = format!("bench{i}.azurecr.io:{p}/team/app:v{i}");
+    Observation {
+        pod: format!("probe-fault-{night}-{i}"),
+        namespace: namespace.to_string(),
+        image: image.clone(),
+        waiting_reason: Some("ErrImagePull".into()),
+        message: Some(format!(
+            "Failed to pull image \"{image}\": failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": failed to do request: Head \"https://bench{i}.azurecr.io:{p}/v2/team/app/manifests/v{i}\": dial tcp 10.0.{night}.4:{p}: i/o timeout (request 3f2a9c0d1e2b4a5c{night:04x})"
+        )),
+        causes: vec![crate::classify::Cause::NetworkUnreachable],
+        event_reasons: vec!["Pulling".into(), "Failed".into(), "BackOff".into()],
+    }
+}
+
+/// One passing scenario: preflight, injection, five observations, effect, assertion, two
+/// alert checks, restore, recovery.
+fn scenario_events(at: &At, start: f64, name: &str, night: u32, obs: Observation) -> Vec<Event> {
+    let s = Some(name);
+    let jitter = f64::from(night % 7) * 0.3;
+    let tte = 12.0 + jitter;
+    let expected = ExpectedSummary {
+        waiting_reasons: vec!["ErrImagePull".into()],
+        causes: obs.causes.clone(),
+        message_regex: None,
+        deadline: Duration::from_secs(300),
+    };
+    let undo = UndoOutcome { description: "delete NSG rule".into(), ok: true, error: None };
+    let mut kinds = vec![
+        (
+            0.0,
             EventKind::ScenarioStarted {
                 fault: "network-path-cut".into(),
                 description: "bench".into(),
                 tags: vec![],
                 changes: vec![],
             },
-        ));
-        out.push(ev(
-            start + 1.0,
-            s,
-            EventKind::PreflightPassed { baseline_pull: Duration::from_millis(900) },
-        ));
-        out.push(ev(start + 1.1, s, EventKind::Journaled { change: "delete NSG rule".into() }));
-        out.push(ev(
-            start + 1.2,
-            s,
-            EventKind::FaultInjected { description: "NSG deny rule".into() },
-        ));
-        out.push(ev(
-            start + 1.3,
-            s,
+        ),
+        (1.0, EventKind::PreflightPassed { baseline_pull: Duration::from_millis(900) }),
+        (1.1, EventKind::Journaled { change: "delete NSG rule".into() }),
+        (1.2, EventKind::FaultInjected { description: "NSG deny rule".into() }),
+        (
+            1.3,
             EventKind::ProbeCreated {
                 pod: obs.pod.clone(),
                 namespace: obs.namespace.clone(),
                 image: obs.image.clone(),
             },
-        ));
-        for k in 0..5 {
-            out.push(ev(
-                start + 2.0 + f64::from(k),
-                s,
-                EventKind::ProbeObserved { observation: obs.clone() },
-            ));
-        }
-        let tte = 12.0 + jitter;
-        out.push(ev(
-            start + 1.2 + tte,
-            s,
+        ),
+    ];
+    for k in 0..5 {
+        kinds.push((2.0 + f64::from(k), EventKind::ProbeObserved { observation: obs.clone() }));
+    }
+    kinds.extend([
+        (
+            1.2 + tte,
             EventKind::FaultEffective {
                 time_to_effect: Duration::from_secs_f64(tte),
                 observation: obs.clone(),
             },
+        ),
+        (
+            1.3 + tte,
+            EventKind::Asserted { passed: true, expected, observed: obs, failures: vec![] },
+        ),
+    ]);
+    for a in ["rule-fires", "alertmanager-receives"] {
+        let evidence = "1 series".to_string();
+        kinds.push((
+            30.0,
+            EventKind::AlertChecked { name: a.into(), passed: true, evidence, failure: None },
         ));
-        out.push(ev(
-            start + 1.3 + tte,
-            s,
-            EventKind::Asserted { passed: true, expected, observed: obs.clone(), failures: vec![] },
-        ));
-        for a in ["rule-fires", "alertmanager-receives"] {
-            out.push(ev(
-                start + 30.0,
-                s,
-                EventKind::AlertChecked {
-                    name: a.into(),
-                    passed: true,
-                    evidence: "1 series".into(),
-                    failure: None,
-                },
-            ));
-        }
-        out.push(ev(
-            start + 35.0,
-            s,
-            EventKind::RestoreFinished {
-                undos: vec![UndoOutcome {
-                    description: "delete NSG rule".into(),
-                    ok: true,
-                    error: None,
-                }],
-            },
-        ));
-        out.push(ev(
-            start + 40.0 + jitter,
-            s,
+    }
+    kinds.extend([
+        (35.0, EventKind::RestoreFinished { undos: vec![undo] }),
+        (
+            40.0 + jitter,
             EventKind::RecoveryFinished {
                 ok: true,
                 time_to_recover: Some(Duration::from_secs_f64(5.0 + jitter)),
                 error: None,
             },
-        ));
-        out.push(ev(
-            start + 41.0 + jitter,
-            s,
-            EventKind::ScenarioFinished { verdict: Verdict::Passed },
-        ));
-    }
-    out.push(ev(1.0 + scenarios as f64 * 60.0, None, EventKind::RunFinished { exit_code: 0 }));
-    out
+        ),
+        (41.0 + jitter, EventKind::ScenarioFinished { verdict: Verdict::Passed }),
+    ]);
+    kinds.into_iter().map(|(t, k)| at.ev(start + t, s, k)).collect()
 }
 
 fn environment() -> Environment {
