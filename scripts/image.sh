@@ -31,11 +31,13 @@ case $profile in dev | test) dir=debug ;; release | bench) dir=release ;; *) dir
 bin=target/$dir/acr-chaos
 
 rootfs=$(mktemp -d)
+chmod 0755 "$rootfs" # mktemp makes it 0700: the image's / would be closed to its user
 trap 'rm -rf "$rootfs"' EXIT
 install -D -m 0755 "$bin" "$rootfs/usr/bin/acr-chaos"
 # The dynamic loader and every library the binary links, at the paths ldd resolves.
 ldd "$bin" | awk '/=> \// { print $3 } /^\t\// { print $1 }' | sort -u | while read -r lib; do
-  install -D -m 0644 "$(readlink -f "$lib")" "$rootfs$lib"
+  real=$(readlink -f "$lib")
+  install -D -m "$(stat -c %a "$real")" "$real" "$rootfs$lib" # the loader must stay executable
 done
 install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
 mkdir -p "$rootfs/usr/share/acr-chaos" "$rootfs/tmp" "$rootfs/home/acr-chaos"
