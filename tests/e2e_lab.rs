@@ -10,13 +10,14 @@
     reason = "one std Mutex serializes the sync and async lab tests; each async test owns its runtime, so holding the guard across awaits cannot deadlock"
 )]
 
-use acr_chaos::clients::kube::Kube;
-use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, write_target};
+mod lab_support;
+
+use acr_chaos::engine::lab::LAB_JOURNAL_NAMESPACE;
+use lab_support::{all_text, bin, external_lab, root, snapshot, wait_for};
 use rstest::rstest;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The lab tests share containerd/nft resources: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -30,67 +31,6 @@ const LAB_SECRETS: [&str; 6] = [
     // the engine's masking check's bogus pull secret
     "acr-chaos-deliberately-wrong-password",
 ];
-
-fn missing_prereq() -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-    });
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    for b in ["containerd", "docker-registry", "nft"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
-            .unwrap_or(false);
-        if !found {
-            return Some(format!("{b} not installed"));
-        }
-    }
-    None
-}
-
-macro_rules! require_lab {
-    () => {
-        if let Some(why) = missing_prereq() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!(
-                    "lab end-to-end test needs root, containerd, docker-registry and nft: {why}"
-                );
-            }
-            eprintln!("SKIPPED: lab end-to-end test: {why}");
-            return;
-        }
-    };
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_acr-chaos"));
-    c.env("ACR_CHAOS_LAB_TIME_SCALE", "0.05").env("ACR_CHAOS_LOG", "warn");
-    c
-}
-
-/// Every file under `dir`, as text.
-fn all_text(dir: &Path) -> String {
-    let mut out = String::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(t) = std::fs::read_to_string(&p) {
-                out.push_str(&t);
-            }
-        }
-    }
-    out
-}
 
 fn assert_no_secret(what: &str, text: &str) {
     use base64::Engine as _;
@@ -219,161 +159,26 @@ fn wrong_expectation_fails_with_a_readable_junit_failure() {
     assert!(reports.contains("does-not-exist"), "the observed message is shown");
 }
 
-// ---- an in-process lab, driven through a target file (as `acr-chaos lab up` users do) --
-
-struct External {
-    lab: acr_chaos_lab::Lab,
-    dir: tempfile::TempDir,
-    target: PathBuf,
-    kube: Kube,
-}
-
-async fn external_lab(knob: Option<acr_chaos_lab::knobs::Knob>) -> External {
-    let dir = tempfile::tempdir().unwrap();
-    let mut b = acr_chaos_lab::Lab::builder()
-        .state_dir(dir.path().join("lab"))
-        .time_scale(0.05)
-        .with_kubelet(true);
-    if let Some(k) = knob {
-        b = b.knob("arm", k);
-    }
-    let lab = b.start().await.expect("lab starts");
-    let facts = LabFacts::from_lab(&lab);
-    let (target, _) = write_target(&facts, dir.path()).unwrap();
-    let kube = Kube::connect(Some(&facts.kubeconfig), None).await.unwrap();
-    kube.ensure_namespace(LAB_JOURNAL_NAMESPACE, "setup").await.unwrap();
-    External { lab, dir, target, kube }
-}
-
-fn child(e: &External, args: &[&str]) -> Command {
-    let p = e.lab.chaos_principal().unwrap();
-    let mut c = bin();
-    c.current_dir(e.dir.path())
-        .args(args)
-        .arg("--target")
-        .arg(&e.target)
-        .env("ACR_CHAOS_LAB_CLIENT_ID", &p.client_id)
-        .env("ACR_CHAOS_LAB_CLIENT_SECRET", &p.secret)
-        .env("ACR_CHAOS_LAB_TENANT_ID", e.lab.tenant_id())
-        .env("ACR_CHAOS_LAB_CA", e.lab.ca_path());
-    c
-}
-
-/// What must be identical before a run and after its recovery.
-#[derive(Debug, PartialEq)]
-struct Snapshot {
-    role_assignments: Vec<(String, String, String, String, String, Option<String>)>,
-    public_network_access: String,
-    default_action: String,
-    ip_rules: Vec<String>,
-    nsg_rules: Vec<String>,
-    namespaces: Vec<String>,
-    journal_objects: Vec<String>,
-}
-
-async fn snapshot(e: &External) -> Snapshot {
-    let (ras, pna, da, ips, nsg) = {
-        let st = e.lab.state.read();
-        let mut ras: Vec<_> = st
-            .live_role_assignments()
-            .map(|a| {
-                (
-                    a.name.to_lowercase(),
-                    a.scope.to_lowercase(),
-                    a.role_guid(),
-                    a.principal_id.to_lowercase(),
-                    a.principal_type.clone(),
-                    a.description.clone(),
-                )
-            })
-            .collect();
-        ras.sort();
-        let n = st.effective_registry_network();
-        let mut ips: Vec<_> = n.network_rule_set.ip_rules.iter().map(|r| r.value.clone()).collect();
-        ips.sort();
-        let nsg: Vec<_> = st.nsg_rules.iter().map(|r| format!("{r:?}")).collect();
-        (ras, n.public_network_access.clone(), n.network_rule_set.default_action.clone(), ips, nsg)
-    };
-    use k8s_openapi::api::coordination::v1::Lease;
-    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-    let client = e.kube.client().clone();
-    let mut namespaces: Vec<String> = kube::Api::<Namespace>::all(client.clone())
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
-        .collect();
-    namespaces.sort();
-    let mut journal_objects: Vec<String> =
-        kube::Api::<ConfigMap>::namespaced(client.clone(), LAB_JOURNAL_NAMESPACE)
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|n| n.metadata.name.map(|n| format!("configmap/{n}")))
-            .collect();
-    journal_objects.extend(
-        kube::Api::<Lease>::namespaced(client, LAB_JOURNAL_NAMESPACE)
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|n| n.metadata.name.map(|n| format!("lease/{n}"))),
-    );
-    journal_objects.sort();
-    Snapshot {
-        role_assignments: ras,
-        public_network_access: pna,
-        default_action: da,
-        ip_rules: ips,
-        nsg_rules: nsg,
-        namespaces,
-        journal_objects,
-    }
-}
-
-fn kubelet_acr_pull_count(e: &External) -> usize {
-    let st = e.lab.state.read();
-    let k = st.kubelet_identity().object_id.to_lowercase();
-    st.live_role_assignments()
-        .filter(|a| {
-            a.principal_id.to_lowercase() == k
-                && a.role_guid() == "7f951dda-4ed3-4680-a7ca-43fe172d538d"
-        })
-        .count()
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_after_injection_then_recover_restores_exactly() {
     require_lab!();
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let e = external_lab(None).await;
     let before = snapshot(&e).await;
-    assert_eq!(kubelet_acr_pull_count(&e), 1, "the lab starts attached");
+    assert_eq!(e.kubelet_acr_pull_count(), 1, "the lab starts attached");
     let scenario = root().join("scenarios/acr-detach.yaml");
-    let mut run = child(&e, &["run", scenario.to_str().unwrap(), "--quiet"])
+    let mut run = e
+        .child(&["run", scenario.to_str().unwrap(), "--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("the detach", Duration::from_secs(60), || kubelet_acr_pull_count(&e) == 0).await;
+    wait_for("the detach", Duration::from_secs(60), || e.kubelet_acr_pull_count() == 0).await;
     run.kill().unwrap(); // SIGKILL
     run.wait().unwrap();
-    assert_eq!(kubelet_acr_pull_count(&e), 0, "the fault is left behind by the killed run");
+    assert_eq!(e.kubelet_acr_pull_count(), 0, "the fault is left behind by the killed run");
     assert_ne!(snapshot(&e).await, before);
-    let out = child(&e, &["recover"]).output().unwrap();
+    let out = e.child(&["recover"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -392,7 +197,8 @@ async fn sigint_mid_scenario_restores_and_exits_130() {
     let e = external_lab(None).await;
     let before = snapshot(&e).await;
     let scenario = root().join("scenarios/registry-firewall-deny.yaml");
-    let run = child(&e, &["run", scenario.to_str().unwrap(), "--quiet", "--report-dir", "reports"])
+    let run = e
+        .child(&["run", scenario.to_str().unwrap(), "--quiet", "--report-dir", "reports"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -421,11 +227,45 @@ async fn ten_percent_transient_arm_failures_still_pass_and_leave_nothing_behind(
     }
     args.extend(["--quiet".into(), "--report-dir".into(), "reports".into()]);
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = child(&e, &a).output().unwrap();
+    let out = e.child(&a).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     e.lab.knobs.clear_all();
     assert_eq!(snapshot(&e).await, before, "nothing left behind");
     assert_no_secret("reports", &all_text(&e.dir.path().join("reports")));
+}
+
+/// The lease of a run killed on this machine names its process: seen dead at once.
+/// `from_elsewhere` rewrites the lease as a holder on another machine would have written
+/// it, which only the lease's clock can judge.
+async fn kill_a_detach_run(e: &lab_support::External, from_elsewhere: bool) {
+    let detach = root().join("scenarios/acr-detach.yaml");
+    let mut run = e
+        .child(&["run", detach.to_str().unwrap(), "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the detach", Duration::from_secs(60), || e.kubelet_acr_pull_count() == 0).await;
+    run.kill().unwrap();
+    run.wait().unwrap();
+    if from_elsewhere {
+        edit_lease(e, |l| {
+            let a = l.metadata.annotations.get_or_insert_default();
+            a.insert("acr-chaos/holder-boot-id".into(), "another-machine".into());
+        })
+        .await;
+    }
+}
+
+async fn edit_lease(
+    e: &lab_support::External,
+    f: impl FnOnce(&mut k8s_openapi::api::coordination::v1::Lease),
+) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let api = kube::Api::<Lease>::namespaced(e.kube.client().clone(), LAB_JOURNAL_NAMESPACE);
+    let mut l = api.get("acr-chaos").await.unwrap();
+    f(&mut l);
+    api.replace("acr-chaos", &Default::default(), &l).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,44 +274,54 @@ async fn stale_lease_is_taken_over_only_after_recovering_the_dead_run() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let e = external_lab(None).await;
     let before = snapshot(&e).await;
-    let detach = root().join("scenarios/acr-detach.yaml");
-    let mut run = child(&e, &["run", detach.to_str().unwrap(), "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the detach", Duration::from_secs(60), || kubelet_acr_pull_count(&e) == 0).await;
-    run.kill().unwrap();
-    run.wait().unwrap();
+    kill_a_detach_run(&e, true).await;
 
     // a second run while the dead run's lease is fresh is refused
     let tag = root().join("scenarios/image-tag-missing.yaml");
-    let out = child(&e, &["run", tag.to_str().unwrap(), "--quiet", "--report-dir", "r1"])
-        .output()
-        .unwrap();
+    let out =
+        e.child(&["run", tag.to_str().unwrap(), "--quiet", "--report-dir", "r1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds the lease"));
-    assert_eq!(kubelet_acr_pull_count(&e), 0, "nothing recovered yet");
+    assert_eq!(e.kubelet_acr_pull_count(), 0, "nothing recovered yet");
+    // and recover does not touch the live-looking run either
+    let out = e.child(&["recover"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("recover never touches a live run"));
+    assert_eq!(e.kubelet_acr_pull_count(), 0, "recover left the live run alone");
 
     // age the lease: the holder stopped renewing long ago
-    use k8s_openapi::api::coordination::v1::Lease;
-    let api = kube::Api::<Lease>::namespaced(e.kube.client().clone(), LAB_JOURNAL_NAMESPACE);
-    let mut l = api.get("acr-chaos").await.unwrap();
-    let old = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
-        "2020-01-01T00:00:00Z".parse().unwrap(),
-    );
-    l.spec.as_mut().unwrap().renew_time = Some(old.clone());
-    l.spec.as_mut().unwrap().acquire_time = Some(old);
-    api.replace("acr-chaos", &Default::default(), &l).await.unwrap();
+    edit_lease(&e, |l| {
+        let old = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            "2020-01-01T00:00:00Z".parse().unwrap(),
+        );
+        l.spec.as_mut().unwrap().renew_time = Some(old.clone());
+        l.spec.as_mut().unwrap().acquire_time = Some(old);
+    })
+    .await;
 
-    let out = child(&e, &["run", tag.to_str().unwrap(), "--quiet", "--report-dir", "r2"])
-        .output()
-        .unwrap();
+    let out =
+        e.child(&["run", tag.to_str().unwrap(), "--quiet", "--report-dir", "r2"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let reports = all_text(&e.dir.path().join("r2"));
     assert!(reports.contains("stale lease of run"), "the takeover is in the report");
-    assert_eq!(kubelet_acr_pull_count(&e), 1, "the dead run's detach was undone first");
+    assert_eq!(e.kubelet_acr_pull_count(), 1, "the dead run's detach was undone first");
     assert_eq!(snapshot(&e).await, before, "and nothing is left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_on_this_machine_is_recovered_by_the_next_run_at_once() {
+    require_lab!();
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let e = external_lab(None).await;
+    let before = snapshot(&e).await;
+    kill_a_detach_run(&e, false).await;
+    let tag = root().join("scenarios/image-tag-missing.yaml");
+    let out =
+        e.child(&["run", tag.to_str().unwrap(), "--quiet", "--report-dir", "r"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let reports = all_text(&e.dir.path().join("r"));
+    assert!(reports.contains("has exited"), "the dead holder is named: {reports}");
+    assert_eq!(snapshot(&e).await, before, "the dead run's detach was undone first");
 }
 
 #[test]

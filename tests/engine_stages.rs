@@ -9,7 +9,7 @@ use acr_chaos::clients::arm::ArmClient;
 use acr_chaos::clients::credential::StaticToken;
 use acr_chaos::clients::kube::Kube;
 use acr_chaos::clients::retry::RetryPolicy;
-use acr_chaos::engine::journal::{self, EntryState, Journal};
+use acr_chaos::engine::journal::{self, EntryState, Journal, TargetIdentity};
 use acr_chaos::engine::probe::{Goal, ProbeEnd, ProbeListener, ProbeRequest, ProbeResult, Prober};
 use acr_chaos::engine::scenario::{self, Expectation, ScenarioPlan, Services, SharedSink};
 use acr_chaos::events::{Event, EventKind, Observation, Sink, Verdict};
@@ -207,11 +207,12 @@ async fn run_one(
         arm,
         kube,
         prober: prober.clone(),
-        journal: Arc::new(Journal::new("run1", "test", files, None)),
+        journal: Arc::new(Journal::new("run1", TargetIdentity::default(), files, None)),
         sink: SharedSink::new(Box::new(Shared(events.clone()))),
         run_id: "run1".into(),
         namespace_prefix: "acr-chaos".into(),
         preflight_deadline: Duration::from_secs(5),
+        restore_deadline: Duration::from_secs(5),
         cancel: rx,
         alerts: None,
     };

@@ -351,6 +351,7 @@ impl Kube {
         name: &str,
         holder: &str,
         duration_secs: i32,
+        annotations: BTreeMap<String, String>,
     ) -> Result<Lease, ClientError> {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
         let now = MicroTime(k8s_now());
@@ -359,6 +360,7 @@ impl Kube {
                 name: Some(name.to_string()),
                 namespace: Some(namespace.to_string()),
                 labels: Some(BTreeMap::from([(MANAGED_BY.0.into(), MANAGED_BY.1.into())])),
+                annotations: Some(annotations),
                 ..Default::default()
             },
             spec: Some(LeaseSpec {
@@ -387,6 +389,36 @@ impl Kube {
     pub async fn delete_lease(&self, namespace: &str, name: &str) -> Result<(), ClientError> {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
         ignore_404(api.delete(name, &DeleteParams::default()).await.map(|_| ()))
+    }
+
+    /// Delete a lease only if it is still the version we read (uid and resourceVersion
+    /// preconditions): a lease another process took over in between is left alone.
+    pub async fn delete_lease_pinned(
+        &self,
+        namespace: &str,
+        lease: &Lease,
+    ) -> Result<(), ClientError> {
+        let api: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
+        let name = lease.metadata.name.clone().unwrap_or_default();
+        let dp = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: lease.metadata.uid.clone(),
+                resource_version: lease.metadata.resource_version.clone(),
+            }),
+            ..Default::default()
+        };
+        ignore_404(api.delete(&name, &dp).await.map(|_| ()))
+    }
+
+    /// UID of the `kube-system` namespace: the cluster's stable identity (it lives as long
+    /// as the cluster and differs between clusters).
+    pub async fn cluster_uid(&self) -> Result<String, ClientError> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let ns = api.get("kube-system").await?;
+        ns.metadata.uid.filter(|u| !u.is_empty()).ok_or_else(|| ClientError::Decode {
+            path: "/api/v1/namespaces/kube-system".into(),
+            message: "the kube-system namespace has no uid".into(),
+        })
     }
 }
 

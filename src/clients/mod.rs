@@ -61,6 +61,25 @@ impl ClientError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+
+    /// Worth trying again later: no answer at all (connection refused or reset, timeout),
+    /// throttling, or a server-side failure. Everything else needs a human.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Transport { .. } => true,
+            ClientError::Http { status, .. } => retry::RetryPolicy::retryable_status(*status),
+            ClientError::Kube(::kube::Error::Api(s)) => {
+                retry::RetryPolicy::retryable_status(s.code)
+            }
+            ClientError::Kube(
+                ::kube::Error::HyperError(_)
+                | ::kube::Error::Service(_)
+                | ::kube::Error::HttpError(_)
+                | ::kube::Error::ReadEvents(_),
+            ) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Install the aws-lc-rs rustls provider once per process (kube, reqwest and

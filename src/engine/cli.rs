@@ -1,21 +1,25 @@
 //! `acr-chaos run` and `acr-chaos recover`.
 
 use super::connect::{Connected, Overrides, connect, resolve_env, static_env};
-use super::journal::{self, EntryState, Journal, JournalDoc};
+use super::holder::HolderProcess;
+use super::journal::{self, Journal, TargetIdentity};
 use super::lease::{self, Acquire};
 use super::plan::{self, Planned};
 use super::probe::KubeProber;
+use super::recover;
 use super::scenario::{self as stage, Services, SharedSink};
+use super::signals::{self, Canceller};
 use crate::ExitCode;
 use crate::clients::retry::RetryPolicy;
 use crate::events::{Event, EventKind, Sink, Verdict};
-use crate::faults::{self, Ctx, Env};
+use crate::faults::{self, Env};
 use crate::report::{self, Reporter, Terminal};
 use crate::scenario::Target;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::watch;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -54,6 +58,16 @@ pub struct RecoverArgs {
     /// Target file; needed to reach the cluster copy of the journal and to undo.
     #[arg(long)]
     pub target: Option<PathBuf>,
+    /// Replay `--run-id` even if its lease looks live or its journal names another (or
+    /// no) cluster. For a human who has checked; needs --run-id.
+    #[arg(long)]
+    pub force: bool,
+    /// How long to wait for a live holder of the lease to finish before refusing.
+    #[arg(long, default_value = "0s")]
+    pub wait: crate::scenario::duration::Duration,
+    /// How long the replay may take, transient API failures included.
+    #[arg(long, default_value = "10m")]
+    pub deadline: crate::scenario::duration::Duration,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -216,15 +230,36 @@ pub async fn run_on_target(
         dry_run(&sink, target, &env0, &planned);
         ExitCode::Success
     } else {
-        match live_run(args, target, env0, planned, &sink, &run_id, retry, lro_interval, &over)
-            .await
-        {
+        let (canceller, cancel) = Canceller::new();
+        signals::spawn_handler(canceller.clone());
+        let r = live_run(
+            args,
+            target,
+            env0,
+            planned,
+            &sink,
+            &run_id,
+            retry,
+            lro_interval,
+            &over,
+            &canceller,
+            cancel,
+        )
+        .await;
+        let code = match r {
             Ok(c) => c,
-            Err(msg) => {
-                sink.emit(Event::run(EventKind::Note { message: msg.clone() }));
-                eprintln!("error: {msg}");
-                ExitCode::InvalidInput
+            Err(refusal) => {
+                sink.emit(Event::run(EventKind::RunRefused { reason: refusal.message.clone() }));
+                signals::say(&format!("error: {}", refusal.message));
+                refusal.code
             }
+        };
+        match canceller.reason() {
+            Some(signal) => {
+                sink.emit(Event::run(EventKind::RunInterrupted { signal }));
+                code.worst(ExitCode::Interrupted)
+            }
+            None => code,
         }
     };
     let model_code = reporters.lock().map(|r| r.exit_code()).unwrap_or(ExitCode::Success);
@@ -288,28 +323,131 @@ fn dry_run(sink: &SharedSink, target: &Target, env: &Env, planned: &[Planned]) {
     }
 }
 
-/// SIGINT/SIGTERM flip the returned channel to true (the engine restores, then exits 130).
-pub fn signals() -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let sigterm = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = sigterm => {}
+/// Why a live run stopped before its first change.
+struct Refusal {
+    code: ExitCode,
+    message: String,
+}
+
+impl Refusal {
+    /// Bad target or configuration, or another live run: nothing was changed (exit 2).
+    fn invalid(message: String) -> Self {
+        Self { code: ExitCode::InvalidInput, message }
+    }
+    /// A fault may be in place and we could not undo it: nothing was changed by this run,
+    /// but the target is not known to be clean (exit 3).
+    fn unsafe_target(message: String) -> Self {
+        Self { code: ExitCode::RestoreFailed, message }
+    }
+}
+
+/// The target connected, identified, and its run-wide facts resolved.
+struct Prepared {
+    c: Connected,
+    env: Env,
+    here: TargetIdentity,
+    jns: String,
+}
+
+/// Connected, and the Kubernetes API answers.
+async fn connect_target(
+    target: &Target,
+    retry: RetryPolicy,
+    lro_interval: Duration,
+    over: &Overrides,
+) -> Result<Connected, Refusal> {
+    let name = target.name.as_str();
+    let c = connect(target, retry, lro_interval, over)
+        .await
+        .map_err(|e| Refusal::invalid(format!("target {name}: {e}")))?;
+    c.kube.version().await.map_err(|e| {
+        Refusal::invalid(format!("target {name}: Kubernetes API unreachable: {e}"))
+    })?;
+    Ok(c)
+}
+
+async fn prepare(
+    c: Connected,
+    target: &Target,
+    env0: Env,
+    run_id: &str,
+    over: &Overrides,
+) -> Result<Prepared, Refusal> {
+    let name = target.name.as_str();
+    let here = recover::identify(&c, target, Duration::from_secs(30))
+        .await
+        .map_err(|e| Refusal::invalid(format!("target {name}: cluster identity: {e}")))?;
+    let env =
+        resolve_env(&c, env0).await.map_err(|e| Refusal::invalid(format!("target {name}: {e}")))?;
+    let jns = target.journal_namespace.to_string();
+    c.kube
+        .ensure_namespace(&jns, run_id)
+        .await
+        .map_err(|e| Refusal::invalid(format!("journal namespace {jns}: {e}")))?;
+    for s in &over.secrets {
+        c.kube
+            .put_secret(&jns, s)
+            .await
+            .map_err(|e| Refusal::invalid(format!("pull secret in {jns}: {e}")))?;
+    }
+    Ok(Prepared { c, env, here, jns })
+}
+
+/// Take the run lease, then replay whatever earlier runs of this cluster left unfinished.
+/// Holding the lease makes every other journal of this cluster a dead process's, so this
+/// is the one safe moment to replay them; anything that cannot be undone or read refuses
+/// the run before its first change.
+async fn take_cluster(
+    p: &Prepared,
+    target: &Target,
+    sink: &SharedSink,
+    run_id: &str,
+) -> Result<(), Refusal> {
+    let note = |message: String| sink.emit(Event::run(EventKind::Note { message }));
+    let me = HolderProcess::this_process("run");
+    match lease::acquire(&p.c.kube, &p.jns, run_id, &me)
+        .await
+        .map_err(|e| Refusal::invalid(format!("lease: {e}")))?
+    {
+        Acquire::Held { holder, detail } => {
+            return Err(Refusal::invalid(format!(
+                "another acr-chaos process ({holder}) holds the lease {}/{} ({detail}); wait for it to finish, or if it died on another machine, wait {}s for the lease to expire and retry",
+                p.jns,
+                lease::LEASE_NAME,
+                lease::LEASE_SECONDS
+            )));
         }
-        eprintln!("interrupted: restoring every change before exiting");
-        let _ = tx.send(true);
-    });
-    rx
+        Acquire::Acquired { took_over: Some((holder, why)) } => {
+            note(format!(
+                "stale lease of run {holder} ({why}): taken over; recovering its journal first"
+            ));
+        }
+        Acquire::Acquired { took_over: None } => {}
+    }
+    let say = |line: String| note(format!("recover: {line}"));
+    let work_dir = std::env::current_dir().unwrap_or_default();
+    let replayer = recover::Replayer {
+        c: &p.c,
+        target,
+        here: &p.here,
+        jns: &p.jns,
+        work_dir: &work_dir,
+        deadline: target.timeouts.restore.into(),
+        say: &say,
+    };
+    let scope = recover::Scope { exclude: Some(run_id.to_string()), ..Default::default() };
+    let rec = replayer.recover(&scope).await;
+    if rec.clean() {
+        return Ok(());
+    }
+    if let Err(e) = lease::release(&p.c.kube, &p.jns, run_id).await {
+        tracing::warn!(error = %e, "releasing the lease");
+    }
+    let problems: Vec<String> = rec.problems().collect();
+    Err(Refusal::unsafe_target(format!(
+        "an earlier run may have left a fault on this cluster that could not be undone; nothing was changed by this run. Fix the following, then run `acr-chaos recover --target FILE`:\n  {}",
+        problems.join("\n  ")
+    )))
 }
 
 #[expect(
@@ -327,148 +465,94 @@ async fn live_run(
     retry: RetryPolicy,
     lro_interval: Duration,
     over: &Overrides,
-) -> Result<ExitCode, String> {
-    let cancel = signals();
-    let c = connect(target, retry.clone(), lro_interval, over)
-        .await
-        .map_err(|e| format!("target {}: {e}", target.name))?;
-    c.kube
-        .version()
-        .await
-        .map_err(|e| format!("target {}: Kubernetes API unreachable: {e}", target.name))?;
-    if let Some(code) = super::permissions::preflight(&c, target, &env0, &planned, sink).await? {
+    canceller: &Canceller,
+    cancel: watch::Receiver<bool>,
+) -> Result<ExitCode, Refusal> {
+    let c = connect_target(target, retry.clone(), lro_interval, over).await?;
+    let preflight = super::permissions::preflight(&c, target, &env0, &planned, sink).await;
+    if let Some(code) = preflight.map_err(Refusal::invalid)? {
         return Ok(code);
     }
-    let env = resolve_env(&c, env0).await.map_err(|e| format!("target {}: {e}", target.name))?;
-    let environment = super::environment::observe(&c, &env.registry_id, &env.cluster_id).await;
+    let p = prepare(c, target, env0, run_id, over).await?;
+    let environment = super::environment::observe(&p.c, &p.env.registry_id, &p.env.cluster_id).await;
     sink.emit(Event::run(EventKind::EnvironmentObserved { environment }));
-    let jns = target.journal_namespace.to_string();
-    c.kube
-        .ensure_namespace(&jns, run_id)
-        .await
-        .map_err(|e| format!("journal namespace {jns}: {e}"))?;
-    for s in &over.secrets {
-        c.kube.put_secret(&jns, s).await.map_err(|e| format!("pull secret in {jns}: {e}"))?;
+    take_cluster(&p, target, sink, run_id).await?;
+    let lost = canceller.clone();
+    let renewer =
+        lease::spawn_renewer(p.c.kube.clone(), p.jns.clone(), run_id.to_string(), move |why| {
+            signals::say(&format!("stopping: {why}; restoring every change"));
+            lost.cancel("lease-lost");
+        });
+    let result = run_scenarios(args, target, &p, planned, sink, run_id, retry, over, cancel).await;
+    renewer.abort();
+    if let Err(e) = lease::release(&p.c.kube, &p.jns, run_id).await {
+        tracing::warn!(error = %e, "releasing the lease");
     }
+    result
+}
 
-    // one run per cluster
-    match lease::acquire(&c.kube, &jns, run_id).await.map_err(|e| format!("lease: {e}"))? {
-        Acquire::Acquired => {}
-        Acquire::Held { holder } => {
-            return Err(format!(
-                "another acr-chaos run ({holder}) holds the lease {jns}/{}; wait for it or, if it died, wait {}s and retry",
-                lease::LEASE_NAME,
-                lease::LEASE_SECONDS
-            ));
-        }
-        Acquire::Stale { holder, lease: l } => {
-            sink.emit(Event::run(EventKind::Note {
-                message: format!("stale lease of run {holder}: recovering its journal first"),
-            }));
-            let failed = recover_run(
-                &c,
-                target,
-                &jns,
-                Some(&holder),
-                &std::env::current_dir().unwrap_or_default(),
-            )
-            .await?;
-            if failed > 0 {
-                return Err(format!(
-                    "run {holder} left {failed} undo(s) that could not be replayed; fix them and run `acr-chaos recover --run-id {holder}`"
-                ));
-            }
-            // recovery releases the dead run's lease when everything was undone; else it
-            // is still there, stale: take it over (a 409 means another run was faster)
-            drop(l);
-            match lease::acquire(&c.kube, &jns, run_id).await.map_err(|e| format!("lease: {e}"))? {
-                Acquire::Acquired => {}
-                Acquire::Stale { lease: l, .. } => lease::take_over(&c.kube, &jns, run_id, *l)
-                    .await
-                    .map_err(|e| format!("taking over the lease: {e}"))?,
-                Acquire::Held { holder } => {
-                    return Err(format!("another acr-chaos run ({holder}) took the lease first"));
-                }
-            }
-        }
-    }
-    let renewer = lease::spawn_renewer(c.kube.clone(), jns.clone(), run_id.to_string());
-
+#[allow(clippy::too_many_arguments)]
+async fn run_scenarios(
+    args: &RunArgs,
+    target: &Target,
+    p: &Prepared,
+    planned: Vec<Planned>,
+    sink: &SharedSink,
+    run_id: &str,
+    retry: RetryPolicy,
+    over: &Overrides,
+    cancel: watch::Receiver<bool>,
+) -> Result<ExitCode, Refusal> {
     let work_dir = std::env::current_dir().unwrap_or_default();
     let journal = Arc::new(Journal::new(
         run_id,
-        target.name.as_str(),
+        p.here.clone(),
         Journal::standard_files(&args.report_dir, &work_dir, run_id),
-        Some((c.kube.clone(), jns.clone())),
+        Some((p.c.kube.clone(), p.jns.clone())),
     ));
     let prober = Arc::new(KubeProber {
-        kube: c.kube.clone(),
-        secret_source_namespace: jns.clone(),
+        kube: p.c.kube.clone(),
+        secret_source_namespace: p.jns.clone(),
         settle: Duration::from_secs(3),
-        reprobe_interval: super::probe::REPROBE_INTERVAL.mul_f64(env.time_scale.clamp(0.001, 1.0)),
+        reprobe_interval: super::probe::REPROBE_INTERVAL
+            .mul_f64(p.env.time_scale.clamp(0.001, 1.0)),
     });
-    let all_alerts: Vec<crate::scenario::Alert> =
-        planned.iter().flat_map(|p| p.plan.alerts.iter().cloned()).collect();
-    let alerts = if all_alerts.is_empty() {
-        None
-    } else {
-        let ca = match &over.ca_pem {
-            Some(p) => Some(p.clone()),
-            None => super::connect::extra_ca().map_err(|e| e.to_string())?,
-        };
-        let http =
-            crate::clients::credential::http_client(ca.as_deref()).map_err(|e| e.to_string())?;
-        let cred =
-            over.credential.clone().or_else(|| super::connect::credential_config(target).ok());
-        let mut ctx = crate::alerts::connect::from_target(
-            target,
-            &all_alerts,
-            http,
-            cred.as_ref(),
-            env.time_scale,
-            retry.clone(),
-        )
-        .map_err(|e| format!("alert clients: {e}"))?;
-        ctx.cancel = Some(cancel.clone());
-        Some(ctx)
-    };
+    let alerts =
+        alert_context(target, &planned, &p.env, retry, over, &cancel).map_err(Refusal::invalid)?;
     let svc = Arc::new(Services {
-        arm: c.arm.clone(),
-        kube: c.kube.clone(),
+        arm: p.c.arm.clone(),
+        kube: p.c.kube.clone(),
         prober,
         journal,
         sink: sink.clone(),
         run_id: run_id.to_string(),
         namespace_prefix: target.namespace_prefix.to_string(),
         preflight_deadline: target.timeouts.preflight.into(),
+        restore_deadline: target.timeouts.restore.into(),
         cancel: cancel.clone(),
         alerts,
     });
-    let env = Arc::new(env);
+    let env = Arc::new(p.env.clone());
     let jobs: Vec<_> = planned
         .into_iter()
-        .map(|p| {
-            let locks: BTreeSet<_> = p.fault.locks(&env).into_iter().collect();
+        .map(|pl| {
+            let locks: BTreeSet<_> = pl.fault.locks(&env).into_iter().collect();
             let svc = svc.clone();
             let env = env.clone();
             (locks, move || async move {
                 if *svc.cancel.borrow() {
                     return None;
                 }
-                Some(stage::run(&svc, &p.plan, p.fault.as_ref(), &env).await)
+                Some(stage::run(&svc, &pl.plan, pl.fault.as_ref(), &env).await)
             })
         })
         .collect();
     let outcomes = plan::schedule(args.parallel, jobs).await;
     sink.emit(Event::run(EventKind::Note {
-        message: format!("ARM requests: {}", c.arm.request_count()),
+        message: format!("ARM requests: {}", p.c.arm.request_count()),
     }));
     if let Err(e) = svc.journal.close().await {
         tracing::warn!(error = %e, "removing the journal's cluster copy");
-    }
-    renewer.abort();
-    if let Err(e) = lease::release(&c.kube, &jns, run_id).await {
-        tracing::warn!(error = %e, "releasing the lease");
     }
     let mut code = ExitCode::Success;
     for o in outcomes.iter().flatten() {
@@ -479,159 +563,181 @@ async fn live_run(
             code = code.worst(ExitCode::ExpectationFailed);
         }
     }
-    if *cancel.borrow() {
-        code = code.worst(ExitCode::Interrupted);
+    if svc.journal.snapshot().await.unfinished().next().is_some() {
+        // an undo the scenarios did not get to (interrupted between journal and inject)
+        code = code.worst(ExitCode::RestoreFailed);
     }
     Ok(code)
+}
+
+/// Alert clients, when any scenario has alerts.
+fn alert_context(
+    target: &Target,
+    planned: &[Planned],
+    env: &Env,
+    retry: RetryPolicy,
+    over: &Overrides,
+    cancel: &watch::Receiver<bool>,
+) -> Result<Option<crate::alerts::AlertContext>, String> {
+    let all_alerts: Vec<crate::scenario::Alert> =
+        planned.iter().flat_map(|p| p.plan.alerts.iter().cloned()).collect();
+    if all_alerts.is_empty() {
+        return Ok(None);
+    }
+    let ca = match &over.ca_pem {
+        Some(p) => Some(p.clone()),
+        None => super::connect::extra_ca().map_err(|e| e.to_string())?,
+    };
+    let http = crate::clients::credential::http_client(ca.as_deref()).map_err(|e| e.to_string())?;
+    let cred = over.credential.clone().or_else(|| super::connect::credential_config(target).ok());
+    let mut ctx = crate::alerts::connect::from_target(
+        target,
+        &all_alerts,
+        http,
+        cred.as_ref(),
+        env.time_scale,
+        retry,
+    )
+    .map_err(|e| format!("alert clients: {e}"))?;
+    ctx.cancel = Some(cancel.clone());
+    Ok(Some(ctx))
 }
 
 /// `acr-chaos recover`.
 pub fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     crate::clients::install_crypto_provider();
+    if args.force && args.run_id.is_none() {
+        eprintln!("error: --force needs --run-id: force one run you have checked, never all");
+        return Ok(ExitCode::InvalidInput);
+    }
     runtime()?.block_on(async move {
         let work_dir = std::env::current_dir()?;
         let Some(tp) = &args.target else {
-            // without a target we can only report what is unfinished locally
-            let mut any = false;
-            for (p, doc) in journal::local_journals(&work_dir) {
-                if args.run_id.as_deref().is_some_and(|r| r != doc.run_id) {
-                    continue;
-                }
-                for e in doc.unfinished() {
-                    any = true;
-                    println!(
-                        "{} ({}): {} [{:?}]",
-                        doc.run_id,
-                        p.display(),
-                        e.undo.describe(),
-                        e.state
-                    );
-                }
-            }
-            if any {
-                eprintln!(
-                    "error: unfinished undos found; pass --target FILE so that they can be replayed"
-                );
-                return Ok(ExitCode::RestoreFailed);
-            }
-            println!("nothing to recover");
-            return Ok(ExitCode::Success);
+            return Ok(list_local_only(&work_dir, args.run_id.as_deref()));
         };
         let target = match load_target_file(tp) {
             Ok(t) => t,
             Err(c) => return Ok(c),
         };
-        let c = match connect(
-            &target,
-            RetryPolicy::default(),
-            Duration::from_secs(2),
-            &Overrides::default(),
-        )
-        .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: target {}: {e}", target.name);
-                return Ok(ExitCode::InvalidInput);
-            }
-        };
-        let jns = target.journal_namespace.to_string();
-        match recover_run(&c, &target, &jns, args.run_id.as_deref(), &work_dir).await {
-            Ok(0) => Ok(ExitCode::Success),
-            Ok(n) => {
-                eprintln!("{n} undo(s) failed; the environment may still be faulty");
-                Ok(ExitCode::RestoreFailed)
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                Ok(ExitCode::RestoreFailed)
-            }
-        }
+        Ok(recover_target(&args, &target, &work_dir).await)
     })
 }
 
-/// Replay the unfinished undos of one run (or every run) from the local files and the
-/// cluster's ConfigMaps. Returns how many failed.
-pub async fn recover_run(
-    c: &Connected,
-    target: &Target,
-    jns: &str,
-    run_id: Option<&str>,
-    work_dir: &Path,
-) -> Result<usize, String> {
-    let mut docs: Vec<(JournalDoc, Vec<PathBuf>)> = Vec::new();
-    for (p, d) in journal::local_journals(work_dir) {
-        docs.push((d, vec![p]));
+/// Without a target only the local journals can be read: list what is unfinished.
+fn list_local_only(work_dir: &Path, run_id: Option<&str>) -> ExitCode {
+    let lines = recover::list_local(work_dir, run_id);
+    if lines.is_empty() {
+        println!("nothing to recover");
+        return ExitCode::Success;
     }
-    match journal::cluster_journals(&c.kube, jns).await {
-        Ok(cluster) => {
-            for d in cluster {
-                match docs.iter_mut().find(|(l, _)| l.run_id == d.run_id) {
-                    // merge: an entry is done if either copy says so
-                    Some((l, _)) => {
-                        for e in &d.entries {
-                            match l.entries.iter_mut().find(|x| x.id == e.id) {
-                                Some(x) if e.state == EntryState::Done => {
-                                    x.state = EntryState::Done
-                                }
-                                Some(_) => {}
-                                None => l.entries.push(e.clone()),
-                            }
-                        }
-                    }
-                    None => docs.push((d, vec![])),
-                }
-            }
-        }
-        Err(e) => eprintln!("warning: cluster journal copies unreadable: {e}"),
+    for l in &lines {
+        println!("{l}");
     }
-    let env = static_env(target, run_id.unwrap_or("recover"));
-    let ctx = Ctx { arm: &c.arm, kube: &c.kube, env: &env };
-    let mut failed = 0;
-    let mut found = false;
-    for (doc, files) in docs {
-        if run_id.is_some_and(|r| r != doc.run_id) {
-            continue;
-        }
-        found = true;
-        let pending: Vec<_> = doc.unfinished().cloned().collect();
-        if pending.is_empty() {
-            continue;
-        }
-        let j = Journal::resume(doc.clone(), files, Some((c.kube.clone(), jns.to_string())));
-        for e in pending.iter().rev() {
-            if let Some(id) = e.undo.arm_id()
-                && !target.allows_resource(&id)
-            {
-                eprintln!("refused: {} (not in the allowlist)", e.undo.describe());
-                failed += 1;
-                continue;
-            }
-            let mut r = faults::undo::apply(&ctx, &e.undo).await;
-            if r.is_ok() {
-                r = faults::undo::verify(&ctx, &e.undo).await;
-            }
-            match r {
-                Ok(()) => {
-                    println!("{}: restored: {}", doc.run_id, e.undo.describe());
-                    let _ = j.mark(e.id, EntryState::Done, None).await;
-                }
-                Err(err) => {
-                    eprintln!("{}: FAILED: {}: {err}", doc.run_id, e.undo.describe());
-                    let _ = j.mark(e.id, EntryState::Failed, Some(err.to_string())).await;
-                    failed += 1;
-                }
-            }
-        }
-        if let Ok(true) = j.close().await {
-            // the recovered run's lease (if it died holding it) is released too
-            let _ = lease::release(&c.kube, jns, &doc.run_id).await;
-        }
-    }
-    if let Some(r) = run_id
-        && !found
+    eprintln!(
+        "error: unfinished or unreadable journals found; pass --target FILE so that they can be replayed"
+    );
+    ExitCode::RestoreFailed
+}
+
+async fn recover_target(args: &RecoverArgs, target: &Target, work_dir: &Path) -> ExitCode {
+    let deadline: Duration = args.deadline.into();
+    let c = match connect(
+        target,
+        RetryPolicy::default(),
+        Duration::from_secs(2),
+        &Overrides::default(),
+    )
+    .await
     {
-        println!("no journal for run {r}: nothing to recover");
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: target {}: {e}", target.name);
+            return ExitCode::InvalidInput;
+        }
+    };
+    let here = match recover::identify(&c, target, deadline).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!(
+                "error: target {}: cannot identify the cluster ({e}); nothing was replayed and faults may remain",
+                target.name
+            );
+            return ExitCode::RestoreFailed;
+        }
+    };
+    let jns = target.journal_namespace.to_string();
+    let holder = format!("recover-{}", uuid::Uuid::new_v4().simple());
+    let held = match hold_for_recover(&c, &jns, &holder, args).await {
+        Ok(held) => held,
+        Err(code) => return code,
+    };
+    let say = |line: String| println!("{line}");
+    let replayer =
+        recover::Replayer { c: &c, target, here: &here, jns: &jns, work_dir, deadline, say: &say };
+    let scope =
+        recover::Scope { run_id: args.run_id.clone(), force: args.force, ..Default::default() };
+    let rec = replayer.recover(&scope).await;
+    if held && let Err(e) = lease::release(&c.kube, &jns, &holder).await {
+        eprintln!("warning: releasing the lease: {e}");
     }
-    Ok(failed)
+    recover_exit(&rec, args.run_id.as_deref())
+}
+
+/// Hold the lease while replaying, so that no run starts in the middle and no second
+/// `recover` replays the same undos. `Ok(false)`: proceeding without it (`--force`).
+async fn hold_for_recover(
+    c: &Connected,
+    jns: &str,
+    holder: &str,
+    args: &RecoverArgs,
+) -> Result<bool, ExitCode> {
+    let me = HolderProcess::this_process("recover");
+    let until = tokio::time::Instant::now() + Duration::from(args.wait);
+    loop {
+        match lease::acquire(&c.kube, jns, holder, &me).await {
+            Ok(Acquire::Acquired { took_over }) => {
+                if let Some((h, why)) = took_over {
+                    println!("took over the stale lease of {h} ({why})");
+                }
+                return Ok(true);
+            }
+            Ok(Acquire::Held { holder: h, detail }) if args.force => {
+                eprintln!("warning: --force: replaying although {h} holds the lease ({detail})");
+                return Ok(false);
+            }
+            Ok(Acquire::Held { holder: h, detail }) => {
+                if tokio::time::Instant::now() >= until {
+                    eprintln!(
+                        "error: {h} is alive (lease {jns}/{}: {detail}); recover never touches a live run. It restores its own changes when it ends; wait for it (--wait), or if you know it is dead, `--force --run-id {h}`",
+                        lease::LEASE_NAME
+                    );
+                    return Err(ExitCode::RestoreFailed);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                eprintln!("error: lease {jns}/{}: {e}; nothing was replayed", lease::LEASE_NAME);
+                return Err(ExitCode::RestoreFailed);
+            }
+        }
+    }
+}
+
+fn recover_exit(rec: &recover::Recovery, run_id: Option<&str>) -> ExitCode {
+    for p in rec.problems() {
+        eprintln!("{p}");
+    }
+    if !rec.clean() {
+        eprintln!(
+            "error: {} problem(s): a fault may still be in place on this target",
+            rec.problems().count()
+        );
+        return ExitCode::RestoreFailed;
+    }
+    match (run_id, rec.found, rec.restored.len()) {
+        (Some(r), false, _) => println!("no journal for run {r}: nothing to recover"),
+        (_, _, 0) => println!("nothing to recover"),
+        (_, _, n) => println!("recovered: {n} undo(s) replayed and checked"),
+    }
+    ExitCode::Success
 }

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod connect;
 pub mod environment;
+pub mod holder;
 pub mod journal;
 #[cfg(feature = "lab")]
 pub mod lab;
@@ -14,4 +15,6 @@ pub mod observe;
 pub mod permissions;
 pub mod plan;
 pub mod probe;
+pub mod recover;
 pub mod scenario;
+pub mod signals;

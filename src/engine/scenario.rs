@@ -106,6 +106,8 @@ pub struct Services {
     pub run_id: String,
     pub namespace_prefix: String,
     pub preflight_deadline: Duration,
+    /// How long one scenario's undos may take, transient API failures included.
+    pub restore_deadline: Duration,
     pub cancel: tokio::sync::watch::Receiver<bool>,
     /// Alert clients; `None` when no scenario has alerts.
     pub alerts: Option<crate::alerts::AlertContext>,
@@ -483,14 +485,21 @@ async fn node_credentials_mask(
 }
 
 /// Apply every journaled undo of a scenario in reverse order; a failing undo does not
-/// stop the others. Each applied undo is checked.
+/// stop the others. Each applied undo is checked, and retried through transient failures
+/// until the restore deadline. Interruptions do not cut a restore short.
 pub async fn restore(svc: &Services, ctx: &Ctx<'_>, journaled: &[(u32, Undo)]) -> Vec<UndoOutcome> {
     let mut outcomes = Vec::new();
+    let until = Instant::now() + svc.restore_deadline;
     for (id, u) in journaled.iter().rev() {
-        let mut res = faults::undo::apply(ctx, u).await;
-        if res.is_ok() {
-            res = faults::undo::verify(ctx, u).await;
-        }
+        let retrying = |e: &faults::FaultError, wait: Duration| {
+            svc.sink.emit(Event::scenario(
+                &ctx.env.scenario,
+                EventKind::Note {
+                    message: format!("restore: {}: {e}; retrying in {wait:.1?}", u.describe()),
+                },
+            ));
+        };
+        let res = faults::undo::restore_until(ctx, u, until, retrying).await;
         let (state, error) = match &res {
             Ok(()) => (EntryState::Done, None),
             Err(e) => (EntryState::Failed, Some(e.to_string())),

@@ -38,6 +38,17 @@ pub enum FaultError {
     NotRestored(String),
 }
 
+impl FaultError {
+    /// Worth trying again: a transient client failure, or a restore that does not show yet.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FaultError::Client(e) => e.is_transient(),
+            FaultError::NotRestored(_) => true,
+            FaultError::Precondition { .. } => false,
+        }
+    }
+}
+
 /// Facts about the target a fault works with, resolved once per run.
 #[derive(Debug, Clone, Default)]
 pub struct Env {

@@ -5,6 +5,7 @@ use super::{Ctx, FaultError};
 use crate::clients::arm::{RoleAssignmentProperties, role_assignment_id};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -96,6 +97,41 @@ pub async fn apply(ctx: &Ctx<'_>, undo: &Undo) -> Result<(), FaultError> {
         Undo::DeleteNamespace { namespace } => ctx.kube.delete_namespace(namespace).await?,
     }
     Ok(())
+}
+
+/// Apply an undo and check that it holds, again and again while the failure is transient
+/// (no answer, throttling, a 5xx, or a check that does not hold yet: ARM reads lag its
+/// writes) until `deadline`. `retrying` is told of every failed attempt that will be
+/// tried again. The last error comes back when the deadline passes.
+pub async fn restore_until(
+    ctx: &Ctx<'_>,
+    undo: &Undo,
+    deadline: tokio::time::Instant,
+    mut retrying: impl FnMut(&FaultError, Duration),
+) -> Result<(), FaultError> {
+    use backon::{BackoffBuilder, ExponentialBuilder};
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(15))
+        .with_jitter()
+        .without_max_times()
+        .build();
+    loop {
+        let err = match apply(ctx, undo).await {
+            Ok(()) => match verify(ctx, undo).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !err.is_transient() || left.is_zero() {
+            return Err(err);
+        }
+        let wait = delays.next().unwrap_or(Duration::from_secs(15)).min(left);
+        retrying(&err, wait);
+        tokio::time::sleep(wait).await;
+    }
 }
 
 /// Check that an applied undo holds.

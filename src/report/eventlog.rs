@@ -7,7 +7,7 @@ use super::model::RunModel;
 use super::{JSON_FILE, ReportError, write_reports};
 use crate::events::Event;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The event log's file name inside `reports/<run-id>/`.
@@ -72,13 +72,52 @@ impl EventLog {
     }
 }
 
+/// The longest line an event log may have: an event is a few KiB at most (its strings are
+/// redacted and bounded); a longer line is not an event log (e.g. a binary file).
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// Open `path` for reading only if it is a regular file (a FIFO, a device such as
+/// `/dev/zero` or a directory would hang or never end).
+pub fn open_regular(path: &Path) -> Result<File, ReportError> {
+    let read_err = |source| ReportError::Read { path: path.to_owned(), source };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(ReportError::NotAFile { path: path.to_owned() });
+    }
+    File::open(path).map_err(read_err)
+}
+
 /// Read an event log. A bad line is reported with `file:line:column` and what was wrong.
 pub fn read_event_log(path: &Path) -> Result<Vec<Event>, ReportError> {
     let read_err = |source| ReportError::Read { path: path.to_owned(), source };
-    let file = File::open(path).map_err(read_err)?;
+    let mut reader = BufReader::new(open_regular(path)?);
     let mut events = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(read_err)?;
+    let mut buf = Vec::new();
+    for i in 0.. {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        if buf.len() > MAX_LINE_BYTES {
+            return Err(ReportError::Parse {
+                path: path.to_owned(),
+                line: i + 1,
+                column: 1,
+                message: format!(
+                    "line longer than {MAX_LINE_BYTES} bytes: not an acr-chaos event log"
+                ),
+            });
+        }
+        let line = std::str::from_utf8(&buf).map_err(|e| ReportError::Parse {
+            path: path.to_owned(),
+            line: i + 1,
+            column: column_of(&buf, e.valid_up_to()),
+            message: "not UTF-8".to_owned(),
+        })?;
         if line.trim().is_empty() {
             continue;
         }
@@ -93,6 +132,11 @@ pub fn read_event_log(path: &Path) -> Result<Vec<Event>, ReportError> {
     Ok(events)
 }
 
+/// 1-based column (in characters) of byte `offset` in a line.
+fn column_of(line: &[u8], offset: usize) -> usize {
+    String::from_utf8_lossy(&line[..offset]).chars().count() + 1
+}
+
 /// serde_json's message without its own ` at line N column M` (we print `file:line:col`).
 fn without_location(e: &serde_json::Error) -> String {
     let s = e.to_string();
@@ -104,7 +148,9 @@ fn without_location(e: &serde_json::Error) -> String {
 
 /// Read the events of `report.json` (its `events` array).
 pub fn read_report_events(path: &Path) -> Result<Vec<Event>, ReportError> {
-    let text = std::fs::read_to_string(path)
+    let mut text = String::new();
+    open_regular(path)?
+        .read_to_string(&mut text)
         .map_err(|source| ReportError::Read { path: path.to_owned(), source })?;
     #[derive(serde::Deserialize)]
     struct EventsOnly {
@@ -159,9 +205,32 @@ pub fn load_events(path: &Path) -> Result<(PathBuf, Vec<Event>), ReportError> {
 /// folder when `write` is set. Returns the model and the files written.
 pub fn rebuild(path: &Path, write: bool) -> Result<(RunModel, Vec<PathBuf>), ReportError> {
     let (dir, events) = load_events(path)?;
-    let model = RunModel::from_events(&events);
+    let pending = journal_pending(&dir)?;
+    if events.is_empty() && pending.is_empty() {
+        return Err(ReportError::NoEvents { path: path.to_owned() });
+    }
+    let mut model = RunModel::from_events(&events);
+    model.journal_pending = pending;
     let written = if write { write_reports(&dir, &model)? } else { Vec::new() };
     Ok((model, written))
+}
+
+/// Unfinished undos of the run's own `journal.json`, when the folder has one: the journal
+/// is written before every change, so it knows of changes the event log may not (a run
+/// killed between the two writes). A journal that cannot be read is an error: it may hide
+/// a change left behind.
+fn journal_pending(dir: &Path) -> Result<Vec<String>, ReportError> {
+    let path = dir.join("journal.json");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let doc = crate::engine::journal::read_file(&path).map_err(|e| ReportError::Parse {
+        path: path.clone(),
+        line: 1,
+        column: 1,
+        message: e.to_string(),
+    })?;
+    Ok(doc.unfinished().map(|e| crate::report::redact(&e.undo.describe()).into_owned()).collect())
 }
 
 #[cfg(test)]

@@ -59,6 +59,12 @@ pub struct ReportV2 {
     /// The signal that interrupted the run, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
+    /// The run never finished (killed, or still running): nothing in it counts as passed.
+    #[serde(default)]
+    pub incomplete: bool,
+    /// Changes not known to be undone (journaled and never restored with success).
+    #[serde(default)]
+    pub pending_undos: Vec<String>,
     pub totals: Totals,
     /// What the run saw of its target before the first fault (absent: not observed, e.g.
     /// a dry run or a refused run).
@@ -86,6 +92,8 @@ impl ReportV2 {
             exit_code: ExitInfo { code: code.code(), meaning: code.describe().to_owned() },
             refused: model.refused.clone(),
             interrupted: model.interrupted.clone(),
+            incomplete: model.incomplete(),
+            pending_undos: model.pending_undos(),
             totals: model.totals(),
             environment: model.environment.clone(),
             scenarios: model.scenarios.clone(),

@@ -55,6 +55,9 @@ pub fn render(model: &RunModel) -> Result<String, ReportError> {
             suite.add_test_case(tc);
         }
     }
+    if let Some(case) = incomplete_case(model) {
+        suite.add_test_case(case);
+    }
     let mut out = String::new();
     if !model.refused.is_empty() {
         for r in &model.refused {
@@ -69,6 +72,33 @@ pub fn render(model: &RunModel) -> Result<String, ReportError> {
     suite.set_system_out(out);
     report.add_test_suite(suite);
     Ok(report.to_string()?)
+}
+
+/// A run that never finished gets a failing case of its own, listing what may be left.
+fn incomplete_case(model: &RunModel) -> Option<TestCase> {
+    if !model.incomplete() {
+        return None;
+    }
+    let pending = model.pending_undos();
+    let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+    let mut d = String::new();
+    for u in &pending {
+        let _ = writeln!(d, "pending: {u}");
+    }
+    let message = if pending.is_empty() {
+        "the run did not finish (killed or still running); no change is known to be pending"
+            .to_owned()
+    } else {
+        d.push_str("the environment may still be faulty: run `acr-chaos recover --target FILE`\n");
+        format!(
+            "the run did not finish (killed or still running): {} change(s) not known to be undone",
+            pending.len()
+        )
+    };
+    st.set_type("incomplete").set_message(message).set_description(d);
+    let mut tc = TestCase::new("run/incomplete", st);
+    tc.set_classname(SUITE_NAME);
+    Some(tc)
 }
 
 fn classname(s: &ScenarioRecord) -> String {
@@ -182,7 +212,7 @@ fn scenario_status(s: &ScenarioRecord) -> TestCaseStatus {
             };
             st
         }
-        _ if s.assertion.is_none() && !s.complete => {
+        _ if !s.complete => {
             let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
             st.set_type("incomplete")
                 .set_message("the scenario did not finish (run interrupted or engine stopped)");

@@ -59,6 +59,19 @@ pub fn render(model: &RunModel) -> String {
     for r in &model.refused {
         let _ = writeln!(out, "\n> **Refused:** {}", cell(r));
     }
+    if model.incomplete() {
+        let pending = model.pending_undos();
+        let _ = writeln!(
+            out,
+            "\n> 🚨 **Incomplete:** the run did not finish (killed or still running); nothing in it counts as passed."
+        );
+        for u in &pending {
+            let _ = writeln!(out, "> - pending: {}", cell(u));
+        }
+        if !pending.is_empty() {
+            let _ = writeln!(out, "> Run `acr-chaos recover --target FILE`.");
+        }
+    }
     if let Some(sig) = &model.interrupted {
         let after = if t.restore_failures == 0 {
             "changes were restored"

@@ -70,10 +70,12 @@ pub enum ReportError {
     #[error("{}:{line}:{column}: {message}", path.display())]
     Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error(
-        "{} holds no events: expected {EVENT_LOG_FILE} or {JSON_FILE} (a folder under reports/)",
+        "{} holds no events (empty, or the run never started): expected {EVENT_LOG_FILE} or {JSON_FILE} (a folder under reports/)",
         path.display()
     )]
     NoEvents { path: PathBuf },
+    #[error("{}: not a regular file (a run folder, its events.jsonl or report.json)", path.display())]
+    NotAFile { path: PathBuf },
     #[error("cannot render junit.xml: {0}")]
     Junit(#[from] quick_junit::SerializeError),
     #[error("cannot render report.json: {0}")]
@@ -170,8 +172,10 @@ impl StandardReporters {
     }
 
     /// The exit code of the run as far as the events tell.
+    /// The code of the events so far, as if the run ended now (what the engine puts into
+    /// `run-finished`).
     pub fn exit_code(&self) -> ExitCode {
-        exit_code(&self.model)
+        model::exit_code_as_finished(&self.model)
     }
 
     /// Add another reporter (it gets every event, and `finish` with the others).

@@ -187,6 +187,17 @@ impl ScenarioRecord {
             || self.errors.iter().any(|e| e.stage == Stage::Restore)
     }
 
+    /// Changes journaled whose undo is not known to hold: never restored (the run was
+    /// killed) or restored without success.
+    pub fn pending_undos(&self) -> impl Iterator<Item = &str> {
+        let held = |d: &str| {
+            self.restore
+                .as_ref()
+                .is_some_and(|r| r.undos.iter().any(|u| u.ok && u.description == d))
+        };
+        self.journaled.iter().map(String::as_str).filter(move |d| !held(d))
+    }
+
     /// Undos that failed.
     pub fn failed_undos(&self) -> impl Iterator<Item = &UndoOutcome> {
         self.restore.iter().flat_map(|r| r.undos.iter()).filter(|u| !u.ok)
@@ -235,12 +246,13 @@ impl ScenarioRecord {
             Verdict::Error
         } else if self.expectation_failed() || self.restore_failed() {
             Verdict::Failed
-        } else if self.complete || self.assertion.is_some() {
+        } else if self.complete {
             Verdict::Passed
         } else if self.timeline.is_empty() {
             Verdict::Skipped
         } else {
-            // Started but never finished (interrupted): not a pass.
+            // Started but never finished (interrupted, killed, or still running): whatever
+            // its assertion said, an unfinished scenario is never a pass.
             Verdict::Error
         }
     }
@@ -284,6 +296,8 @@ pub struct RunModel {
     pub environment: Option<crate::environment::Environment>,
     /// Every event received, redacted, in order.
     pub events: Vec<Event>,
+    /// Unfinished undos read from the run's own journal file (`report` on a run folder).
+    pub journal_pending: Vec<String>,
 }
 
 impl RunModel {
@@ -298,6 +312,24 @@ impl RunModel {
             m.apply(e);
         }
         m
+    }
+
+    /// The engine never announced the end of the run: it was killed, or is still running.
+    pub fn incomplete(&self) -> bool {
+        self.engine_exit_code.is_none()
+    }
+
+    /// Every change not known to be undone: from the events (journaled, never restored
+    /// with success) and from the run's journal file, without repeats.
+    pub fn pending_undos(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let from_events = self.scenarios.iter().flat_map(|s| s.pending_undos().map(str::to_owned));
+        for u in from_events.chain(self.journal_pending.iter().cloned()) {
+            if !out.contains(&u) {
+                out.push(u);
+            }
+        }
+        out
     }
 
     /// The record of a scenario, by name.
@@ -504,7 +536,21 @@ fn exit_code_from_i32(code: i32) -> Option<ExitCode> {
 ///   an error in any stage (cleanup included), or a scenario ended in `failed` or `error`;
 /// - 0 otherwise (skipped scenarios do not fail a run);
 /// - and the code the engine announced in `run-finished`, when it is one of those.
+/// - for a run that never finished (no `run-finished`): 3 when any change is not known to
+///   be undone, else 130 — an unfinished run never reads as passed.
 pub fn exit_code(model: &RunModel) -> ExitCode {
+    let code = exit_code_as_finished(model);
+    if !model.pending_undos().is_empty()
+        && (model.incomplete() || !model.journal_pending.is_empty())
+    {
+        return code.worst(ExitCode::RestoreFailed);
+    }
+    if model.incomplete() { code.worst(ExitCode::Interrupted) } else { code }
+}
+
+/// [`exit_code`] of the events so far as if the run ended now: what the engine announces
+/// in `run-finished`.
+pub fn exit_code_as_finished(model: &RunModel) -> ExitCode {
     let mut code = ExitCode::Success;
     for s in &model.scenarios {
         if s.restore_failed() {

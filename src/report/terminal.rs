@@ -99,6 +99,18 @@ pub fn render_table(model: &RunModel, color: bool) -> String {
         t.skipped,
         t.restore_failures
     ));
+    if model.incomplete() {
+        let pending = model.pending_undos();
+        out.push_str(&paint(
+            color,
+            "31;1",
+            "INCOMPLETE: the run did not finish (killed or still running); nothing in it counts as passed",
+        ));
+        out.push('\n');
+        for u in &pending {
+            out.push_str(&format!("  pending: {u}\n"));
+        }
+    }
     let exit = format!("exit {}: {}", code.code(), code.describe());
     let exit_color = if code == crate::ExitCode::Success { "32" } else { "31;1" };
     out.push_str(&paint(color, exit_color, &exit));

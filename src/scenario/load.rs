@@ -87,9 +87,9 @@ pub fn check_paths(paths: &[PathBuf]) -> (Loaded, Vec<Diagnostic>) {
     }
     let mut loaded = Loaded { files: files.len(), ..Loaded::default() };
     for f in &files {
-        match std::fs::read_to_string(f) {
+        match read_text(f) {
             Ok(text) => check_text(f, &text, &mut loaded, &mut diags),
-            Err(e) => diags.push(whole_file(f, format!("cannot read: {e}"), None)),
+            Err(d) => diags.push(d),
         }
     }
     // Scenario names are unique across files.
@@ -121,6 +121,40 @@ pub fn check_paths(paths: &[PathBuf]) -> (Loaded, Vec<Diagnostic>) {
         (a.file.as_path(), a.line, a.column).cmp(&(b.file.as_path(), b.line, b.column))
     });
     (loaded, diags)
+}
+
+/// The most bytes a scenario or target file may have (the built-in ones are ~1 KiB).
+const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// The most problems listed for one file; past that a count says how many more there are.
+pub const MAX_DIAGNOSTICS_PER_FILE: usize = 200;
+
+/// A file's text; what is wrong with it (too big, not UTF-8, unreadable) located.
+fn read_text(file: &Path) -> Result<String, Diagnostic> {
+    let meta =
+        std::fs::metadata(file).map_err(|e| whole_file(file, format!("cannot read: {e}"), None))?;
+    if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
+        let hint = Some(format!("a regular YAML file of at most {MAX_FILE_BYTES} bytes"));
+        return Err(whole_file(file, "not a regular file, or too large".into(), hint));
+    }
+    let bytes =
+        std::fs::read(file).map_err(|e| whole_file(file, format!("cannot read: {e}"), None))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+        Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            column,
+            field: String::new(),
+            message: format!(
+                "not valid UTF-8: byte 0x{:02x} cannot start or continue a character",
+                e.as_bytes()[good.len()]
+            ),
+            hint: Some("save the file as UTF-8".into()),
+        }
+    })
 }
 
 fn whole_file(file: &Path, message: String, hint: Option<String>) -> Diagnostic {
@@ -180,7 +214,65 @@ fn to_diag(file: &Path, i: Issue) -> Diagnostic {
 
 /// Check one file's text, adding what loads to `loaded` and problems to `diags`.
 pub fn check_text(file: &Path, text: &str, loaded: &mut Loaded, diags: &mut Vec<Diagnostic>) {
+    let first_diag = diags.len();
+    let first_target = loaded.targets.len();
     let (docs, syntax) = yaml::parse(text);
+    let documents = docs.iter().filter(|d| d.root.is_some()).count();
+    if documents == 0 && syntax.is_empty() {
+        diags.push(whole_file(
+            file,
+            "the file holds no document (it is empty or only comments)".into(),
+            Some("apiVersion: acr-chaos/v1, kind: Scenario or Target, then its fields".into()),
+        ));
+    }
+    check_documents(file, docs, syntax, loaded, diags);
+    if loaded.targets.len() > first_target && documents > 1 {
+        let t = &loaded.targets[first_target];
+        diags.push(Diagnostic {
+            file: file.to_path_buf(),
+            line: t.line,
+            column: 1,
+            field: "kind".into(),
+            message: format!(
+                "a Target must be the only document in its file; this file holds {documents} documents"
+            ),
+            hint: Some("put the target in a file of its own (`run --target FILE` reads one)".into()),
+        });
+    }
+    cap(file, diags, first_diag);
+}
+
+/// Keep at most [`MAX_DIAGNOSTICS_PER_FILE`] problems of one file, and say how many more.
+fn cap(file: &Path, diags: &mut Vec<Diagnostic>, first: usize) {
+    let n = diags.len() - first;
+    if n <= MAX_DIAGNOSTICS_PER_FILE {
+        return;
+    }
+    diags[first..].sort_by_key(|d| (d.line, d.column));
+    diags.truncate(first + MAX_DIAGNOSTICS_PER_FILE);
+    let (line, column) = diags.last().map_or((0, 0), |d| (d.line, d.column));
+    let message = format!(
+        "{} more problems in this file are not listed (the first {MAX_DIAGNOSTICS_PER_FILE} are)",
+        n - MAX_DIAGNOSTICS_PER_FILE
+    );
+    let hint = Some("fix these first and validate again".into());
+    diags.push(Diagnostic {
+        line,
+        column,
+        field: String::new(),
+        message,
+        hint,
+        ..whole_file(file, String::new(), None)
+    });
+}
+
+fn check_documents(
+    file: &Path,
+    docs: Vec<yaml::Document>,
+    syntax: Vec<yaml::SyntaxError>,
+    loaded: &mut Loaded,
+    diags: &mut Vec<Diagnostic>,
+) {
     for e in syntax {
         diags.push(Diagnostic {
             file: file.to_path_buf(),

@@ -1,0 +1,253 @@
+//! Shared by the lab end-to-end tests: the prerequisite gate, the binary, and an
+//! in-process lab driven through a target file (as `acr-chaos lab up` users do), with a
+//! snapshot of everything a fault may change (ARM and Kubernetes) to compare a run's
+//! before and after.
+#![allow(dead_code)]
+
+use acr_chaos::clients::kube::Kube;
+use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, write_target};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Why the lab cannot run here (`None`: it can).
+pub fn missing_prereq() -> Option<String> {
+    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+    });
+    if uid.as_deref() != Some("0") {
+        return Some("not root".into());
+    }
+    for b in ["containerd", "docker-registry", "nft"] {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
+            .unwrap_or(false);
+        if !found {
+            return Some(format!("{b} not installed"));
+        }
+    }
+    None
+}
+
+/// Skip (loudly) without the lab's prerequisites; under CI=true, fail instead.
+#[macro_export]
+macro_rules! require_lab {
+    () => {
+        if let Some(why) = $crate::lab_support::missing_prereq() {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!(
+                    "lab end-to-end test needs root, containerd, docker-registry and nft: {why}"
+                );
+            }
+            eprintln!("SKIPPED: lab end-to-end test: {why}");
+            return;
+        }
+    };
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_acr-chaos"));
+    c.env("ACR_CHAOS_LAB_TIME_SCALE", "0.05").env("ACR_CHAOS_LOG", "warn");
+    c
+}
+
+/// Every file under `dir`, as text.
+pub fn all_text(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(t) = std::fs::read_to_string(&p) {
+                out.push_str(&t);
+            }
+        }
+    }
+    out
+}
+
+/// An in-process lab and a target file for it; runs are child processes.
+pub struct External {
+    pub lab: acr_chaos_lab::Lab,
+    pub dir: tempfile::TempDir,
+    pub target: PathBuf,
+    pub kube: Kube,
+}
+
+pub async fn external_lab(knob: Option<acr_chaos_lab::knobs::Knob>) -> External {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = acr_chaos_lab::Lab::builder()
+        .state_dir(dir.path().join("lab"))
+        .time_scale(0.05)
+        .with_kubelet(true);
+    if let Some(k) = knob {
+        b = b.knob("arm", k);
+    }
+    let lab = b.start().await.expect("lab starts");
+    let facts = LabFacts::from_lab(&lab);
+    let (target, _) = write_target(&facts, dir.path()).unwrap();
+    let kube = Kube::connect(Some(&facts.kubeconfig), None).await.unwrap();
+    kube.ensure_namespace(LAB_JOURNAL_NAMESPACE, "setup").await.unwrap();
+    External { lab, dir, target, kube }
+}
+
+impl External {
+    /// `acr-chaos ARGS --target T` in the lab's folder, with the lab's credentials.
+    pub fn child(&self, args: &[&str]) -> Command {
+        self.child_in(self.dir.path(), &self.target, args)
+    }
+
+    /// The same against `target`, from the working directory `cwd`.
+    pub fn child_in(&self, cwd: &Path, target: &Path, args: &[&str]) -> Command {
+        let p = self.lab.chaos_principal().unwrap();
+        let mut c = bin();
+        c.current_dir(cwd)
+            .args(args)
+            .arg("--target")
+            .arg(target)
+            .env("ACR_CHAOS_LAB_CLIENT_ID", &p.client_id)
+            .env("ACR_CHAOS_LAB_CLIENT_SECRET", &p.secret)
+            .env("ACR_CHAOS_LAB_TENANT_ID", self.lab.tenant_id())
+            .env("ACR_CHAOS_LAB_CA", self.lab.ca_path());
+        c
+    }
+
+    /// How many AcrPull assignments the kubelet identity holds (1 when attached).
+    pub fn kubelet_acr_pull_count(&self) -> usize {
+        let st = self.lab.state.read();
+        let k = st.kubelet_identity().object_id.to_lowercase();
+        st.live_role_assignments()
+            .filter(|a| {
+                a.principal_id.to_lowercase() == k
+                    && a.role_guid() == "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+            })
+            .count()
+    }
+}
+
+/// What must be identical before a run and after its recovery.
+#[derive(Debug, PartialEq, Clone)]
+pub struct Snapshot {
+    pub role_assignments: Vec<(String, String, String, String, String, Option<String>)>,
+    pub public_network_access: String,
+    pub default_action: String,
+    pub ip_rules: Vec<String>,
+    pub nsg_rules: Vec<String>,
+    pub namespaces: Vec<String>,
+    pub journal_objects: Vec<String>,
+    /// `namespace/name` and a digest of the data of every Secret outside kube-system.
+    pub secrets: Vec<String>,
+}
+
+pub async fn snapshot(e: &External) -> Snapshot {
+    let (ras, pna, da, ips, nsg) = {
+        let st = e.lab.state.read();
+        let mut ras: Vec<_> = st
+            .live_role_assignments()
+            .map(|a| {
+                (
+                    a.name.to_lowercase(),
+                    a.scope.to_lowercase(),
+                    a.role_guid(),
+                    a.principal_id.to_lowercase(),
+                    a.principal_type.clone(),
+                    a.description.clone(),
+                )
+            })
+            .collect();
+        ras.sort();
+        let n = st.effective_registry_network();
+        let mut ips: Vec<_> = n.network_rule_set.ip_rules.iter().map(|r| r.value.clone()).collect();
+        ips.sort();
+        let nsg: Vec<_> = st.nsg_rules.iter().map(|r| format!("{r:?}")).collect();
+        (ras, n.public_network_access.clone(), n.network_rule_set.default_action.clone(), ips, nsg)
+    };
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+    let client = e.kube.client().clone();
+    let names = |items: Vec<Option<String>>, prefix: &str| -> Vec<String> {
+        let mut v: Vec<String> =
+            items.into_iter().flatten().map(|n| format!("{prefix}{n}")).collect();
+        v.sort();
+        v
+    };
+    let lp = Default::default();
+    let namespaces = names(
+        kube::Api::<Namespace>::all(client.clone())
+            .list(&lp)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|n| n.metadata.name)
+            .collect(),
+        "",
+    );
+    let mut journal_objects = names(
+        kube::Api::<ConfigMap>::namespaced(client.clone(), LAB_JOURNAL_NAMESPACE)
+            .list(&lp)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|n| n.metadata.name)
+            .collect(),
+        "configmap/",
+    );
+    journal_objects.extend(names(
+        kube::Api::<Lease>::namespaced(client.clone(), LAB_JOURNAL_NAMESPACE)
+            .list(&lp)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|n| n.metadata.name)
+            .collect(),
+        "lease/",
+    ));
+    let mut secrets: Vec<String> = kube::Api::<Secret>::all(client)
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|s| s.metadata.namespace.as_deref() != Some("kube-system"))
+        .map(|s| {
+            let data = serde_json::to_string(&s.data).unwrap_or_default();
+            let digest = data.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+            format!(
+                "{}/{} {digest:016x}",
+                s.metadata.namespace.unwrap_or_default(),
+                s.metadata.name.unwrap_or_default()
+            )
+        })
+        .collect();
+    secrets.sort();
+    Snapshot {
+        role_assignments: ras,
+        public_network_access: pna,
+        default_action: da,
+        ip_rules: ips,
+        nsg_rules: nsg,
+        namespaces,
+        journal_objects,
+        secrets,
+    }
+}
+
+/// Poll a condition on in-process lab state (no watch exists for it) until `timeout`.
+pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
