@@ -62,9 +62,10 @@ pub struct RecoverArgs {
     /// no) cluster. For a human who has checked; needs --run-id.
     #[arg(long)]
     pub force: bool,
-    /// How long to wait for a live holder of the lease to finish before refusing.
-    #[arg(long, default_value = "0s")]
-    pub wait: crate::scenario::duration::Duration,
+    /// How long to wait for a live holder of the lease to finish before refusing
+    /// (default: refuse at once).
+    #[arg(long)]
+    pub wait: Option<crate::scenario::duration::Duration>,
     /// How long the replay may take, transient API failures included.
     #[arg(long, default_value = "10m")]
     pub deadline: crate::scenario::duration::Duration,
@@ -692,7 +693,7 @@ async fn hold_for_recover(
     args: &RecoverArgs,
 ) -> Result<bool, ExitCode> {
     let me = HolderProcess::this_process("recover");
-    let until = tokio::time::Instant::now() + Duration::from(args.wait);
+    let until = tokio::time::Instant::now() + args.wait.map(Duration::from).unwrap_or_default();
     loop {
         match lease::acquire(&c.kube, jns, holder, &me).await {
             Ok(Acquire::Acquired { took_over }) => {
