@@ -134,3 +134,32 @@ fn recover_without_target_lists_unfinished_undos_and_exits_3() {
         String::from_utf8_lossy(&out.stdout).contains("DELETE /subscriptions/x/securityRules/y")
     );
 }
+
+/// A truncated journal (disk full, a killed copy) is named and fails recover; it is never
+/// passed over as "nothing to recover".
+#[test]
+fn a_truncated_local_journal_is_named_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let jdir = dir.path().join(".acr-chaos/journal");
+    std::fs::create_dir_all(&jdir).unwrap();
+    std::fs::write(jdir.join("r7.json"), r#"{"version":2,"runId":"r7","target":{"na"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_acr-chaos"))
+        .current_dir(dir.path())
+        .args(["recover"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("unreadable journal") && stdout.contains("r7.json"), "{stdout}");
+    assert!(stdout.contains("truncated"), "{stdout}");
+}
+
+#[test]
+fn force_needs_a_run_id() {
+    let out = Command::new(env!("CARGO_BIN_EXE_acr-chaos"))
+        .args(["recover", "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force needs --run-id"));
+}

@@ -323,3 +323,59 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn invalid_utf8_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "bin.yaml", b"apiVersion: acr-chaos/v1\nkind: Scen\xc3\x28rio\n");
+    let (_, d) = check_paths(&[p]);
+    assert_eq!((d[0].line, d[0].column), (2, 11), "{d:?}");
+    assert!(d[0].message.contains("not valid UTF-8"), "{d:?}");
+}
+
+#[test]
+fn empty_and_comment_only_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("empty.yaml", ""), ("comments.yaml", "# nothing here\n\n# still nothing\n")] {
+        let p = write(dir.path(), name, text.as_bytes());
+        let (_, d) = check_paths(&[p]);
+        assert_eq!(d.len(), 1, "{name}: {d:?}");
+        assert!(d[0].message.contains("holds no document"), "{name}: {d:?}");
+    }
+}
+
+#[test]
+fn a_target_must_be_alone_in_its_file_for_validate_as_for_run() {
+    let target = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/targets/aks-example.yaml"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "two.yaml", format!("{target}\n---\n{target}").as_bytes());
+    let (_, d) = check_paths(std::slice::from_ref(&p));
+    assert!(d.iter().any(|d| d.message.contains("must be the only document")), "{d:?}");
+    let (code, out) = acr_chaos(&["validate", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(acr_chaos::scenario::load_target(&p).is_err(), "run refuses it too");
+}
+
+#[test]
+fn errors_are_capped_with_a_count() {
+    let mut text = String::from("apiVersion: acr-chaos/v1\nkind: Scenario\nname: capped\n");
+    for i in 0..5000 {
+        text.push_str(&format!("unknown{i}: 1\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "many.yaml", text.as_bytes());
+    let (code, out) = acr_chaos(&["validate", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let lines = out.lines().count();
+    assert!(lines < 300, "{lines} lines printed");
+    assert!(out.contains("more problems in this file are not listed"), "{}", &out[out.len() - 500..]);
+}
