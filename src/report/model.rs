@@ -187,15 +187,13 @@ impl ScenarioRecord {
             || self.errors.iter().any(|e| e.stage == Stage::Restore)
     }
 
-    /// Changes journaled whose undo is not known to hold: never restored (the run was
-    /// killed) or restored without success.
-    pub fn pending_undos(&self) -> impl Iterator<Item = &str> {
-        let held = |d: &str| {
-            self.restore
-                .as_ref()
-                .is_some_and(|r| r.undos.iter().any(|u| u.ok && u.description == d))
-        };
-        self.journaled.iter().map(String::as_str).filter(move |d| !held(d))
+    /// Changes not known to be undone: every journaled change when no restore was
+    /// recorded (the run was killed first), else the undos that failed.
+    pub fn pending_undos(&self) -> Vec<&str> {
+        match &self.restore {
+            None => self.journaled.iter().map(String::as_str).collect(),
+            Some(r) => r.undos.iter().filter(|u| !u.ok).map(|u| u.description.as_str()).collect(),
+        }
     }
 
     /// Undos that failed.
@@ -323,7 +321,8 @@ impl RunModel {
     /// with success) and from the run's journal file, without repeats.
     pub fn pending_undos(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        let from_events = self.scenarios.iter().flat_map(|s| s.pending_undos().map(str::to_owned));
+        let from_events =
+            self.scenarios.iter().flat_map(|s| s.pending_undos().into_iter().map(str::to_owned));
         for u in from_events.chain(self.journal_pending.iter().cloned()) {
             if !out.contains(&u) {
                 out.push(u);
