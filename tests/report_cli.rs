@@ -75,7 +75,8 @@ fn report(dir: &std::path::Path) -> (Option<i32>, String) {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code(), text)
 }
 
@@ -115,7 +116,8 @@ fn a_killed_run_is_incomplete_never_passed() {
     let junit = std::fs::read_to_string(dir.join(report::JUNIT_FILE)).unwrap();
     assert!(junit.contains("run/incomplete"), "{junit}");
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(report::JSON_FILE)).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join(report::JSON_FILE)).unwrap())
+            .unwrap();
     assert_eq!(json["incomplete"], true);
     assert_eq!(json["scenarios"][0]["verdict"], "error");
 }

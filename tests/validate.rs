@@ -342,7 +342,9 @@ fn invalid_utf8_is_located() {
 #[test]
 fn empty_and_comment_only_files_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, text) in [("empty.yaml", ""), ("comments.yaml", "# nothing here\n\n# still nothing\n")] {
+    for (name, text) in
+        [("empty.yaml", ""), ("comments.yaml", "# nothing here\n\n# still nothing\n")]
+    {
         let p = write(dir.path(), name, text.as_bytes());
         let (_, d) = check_paths(&[p]);
         assert_eq!(d.len(), 1, "{name}: {d:?}");
@@ -377,5 +379,9 @@ fn errors_are_capped_with_a_count() {
     assert_eq!(code, 2);
     let lines = out.lines().count();
     assert!(lines < 300, "{lines} lines printed");
-    assert!(out.contains("more problems in this file are not listed"), "{}", &out[out.len() - 500..]);
+    assert!(
+        out.contains("more problems in this file are not listed"),
+        "{}",
+        &out[out.len() - 500..]
+    );
 }

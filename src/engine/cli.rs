@@ -505,10 +505,14 @@ async fn run_scenarios(
     cancel: watch::Receiver<bool>,
 ) -> Result<ExitCode, Refusal> {
     let work_dir = std::env::current_dir().unwrap_or_default();
+    let mut files = Journal::standard_files(&args.report_dir, &work_dir, run_id);
+    if over.ephemeral {
+        files.truncate(1);
+    }
     let journal = Arc::new(Journal::new(
         run_id,
         p.here.clone(),
-        Journal::standard_files(&args.report_dir, &work_dir, run_id),
+        files,
         Some((p.c.kube.clone(), p.jns.clone())),
     ));
     let prober = Arc::new(KubeProber {

@@ -106,6 +106,10 @@ pub struct Overrides {
     /// The lab's time scale (delays the engine waits out: token expiries, re-probe
     /// pacing); `None` on a real target (1.0).
     pub time_scale: Option<f64>,
+    /// The target lives and dies with this process (the embedded lab): its journal is
+    /// kept only in the run's report folder, where no later `recover` would look for a
+    /// cluster that no longer exists.
+    pub ephemeral: bool,
 }
 
 /// Names only: the credential and the pull secrets hold secrets.

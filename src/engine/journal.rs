@@ -152,6 +152,17 @@ pub enum JournalError {
     Cluster(#[from] crate::clients::ClientError),
 }
 
+impl JournalError {
+    /// What is wrong, without naming the journal again (callers name the source).
+    pub fn reason(&self) -> String {
+        match self {
+            JournalError::Format { message, .. } => message.clone(),
+            JournalError::Io { source, .. } => source.to_string(),
+            JournalError::Cluster(e) => e.to_string(),
+        }
+    }
+}
+
 /// Where a journal copy lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -434,7 +445,7 @@ pub fn local_journals(work_dir: &Path) -> Vec<Found> {
         let source = Source::File(p.clone());
         out.push(match read_file(&p) {
             Ok(doc) => Found::Readable { source, doc },
-            Err(e) => Found::Unreadable { source, reason: e.to_string() },
+            Err(e) => Found::Unreadable { source, reason: e.reason() },
         });
     }
     out
@@ -456,7 +467,7 @@ pub async fn cluster_journals(kube: &Kube, ns: &str) -> Result<Vec<Found>, Journ
         };
         out.push(match parse(&source.to_string(), text) {
             Ok(doc) => Found::Readable { source, doc },
-            Err(e) => Found::Unreadable { source, reason: e.to_string() },
+            Err(e) => Found::Unreadable { source, reason: e.reason() },
         });
     }
     Ok(out)

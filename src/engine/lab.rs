@@ -366,6 +366,7 @@ impl LabHandle {
             ca_pem: std::fs::read(&f.ca_path).ok(),
             secrets: pull_secrets(f),
             time_scale: Some(time_scale()),
+            ephemeral: true,
         }
     }
 
