@@ -3,6 +3,7 @@
 //! protocol, and watch field selectors.
 
 use acr_chaos::clients::kube::{Kube, ProbeSpec};
+use acr_chaos::engine::holder::HolderProcess;
 use acr_chaos::engine::lease::{self, Acquire};
 use futures::StreamExt;
 use http::{Request, Response, StatusCode};
@@ -119,8 +120,12 @@ fn lease_json(holder: &str, renew: &str) -> Value {
            "spec":{"holderIdentity":holder,"leaseDurationSeconds":60,"renewTime":renew,"acquireTime":renew}})
 }
 
+fn me() -> HolderProcess {
+    HolderProcess::this_process("run")
+}
+
 #[tokio::test]
-async fn lease_is_created_when_absent() {
+async fn lease_is_created_when_absent_naming_the_holder_process() {
     let (kube, mut h) = client();
     let server = tokio::spawn(async move {
         let (req, _, send) = next(&mut h).await;
@@ -132,17 +137,21 @@ async fn lease_is_created_when_absent() {
         let (req, body, send) = next(&mut h).await;
         assert_eq!(req.method(), "POST");
         assert_eq!(body["spec"]["holderIdentity"], "run-a");
+        assert_eq!(
+            body["metadata"]["annotations"]["acr-chaos/holder-pid"],
+            std::process::id().to_string()
+        );
         reply(send, StatusCode::CREATED, body);
     });
-    assert!(matches!(
-        lease::acquire(&kube, "kube-system", "run-a").await.unwrap(),
-        Acquire::Acquired
-    ));
+    assert_eq!(
+        lease::acquire(&kube, "kube-system", "run-a", &me()).await.unwrap(),
+        Acquire::Acquired { took_over: None }
+    );
     server.await.unwrap();
 }
 
 #[tokio::test]
-async fn live_lease_of_another_run_is_respected_and_a_stale_one_reported() {
+async fn live_lease_of_another_run_is_respected_and_a_stale_one_taken_over_pinned() {
     let (kube, mut h) = client();
     let fresh = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let server = tokio::spawn(async move {
@@ -150,13 +159,48 @@ async fn live_lease_of_another_run_is_respected_and_a_stale_one_reported() {
         reply(send, StatusCode::OK, lease_json("run-b", &fresh));
         let (_, _, send) = next(&mut h).await;
         reply(send, StatusCode::OK, lease_json("run-b", "2020-01-01T00:00:00.000000Z"));
+        let (req, body, send) = next(&mut h).await;
+        assert_eq!(req.method(), "PUT");
+        assert_eq!(body["metadata"]["resourceVersion"], "7", "the takeover is pinned");
+        assert_eq!(body["spec"]["holderIdentity"], "run-a");
+        reply(send, StatusCode::OK, body);
     });
-    match lease::acquire(&kube, "kube-system", "run-a").await.unwrap() {
-        Acquire::Held { holder } => assert_eq!(holder, "run-b"),
+    match lease::acquire(&kube, "kube-system", "run-a", &me()).await.unwrap() {
+        Acquire::Held { holder, detail } => {
+            assert_eq!(holder, "run-b");
+            assert!(detail.contains("renewed"), "{detail}");
+        }
         other => panic!("{other:?}"),
     }
-    match lease::acquire(&kube, "kube-system", "run-a").await.unwrap() {
-        Acquire::Stale { holder, .. } => assert_eq!(holder, "run-b"),
+    match lease::acquire(&kube, "kube-system", "run-a", &me()).await.unwrap() {
+        Acquire::Acquired { took_over: Some((holder, why)) } => {
+            assert_eq!(holder, "run-b");
+            assert!(why.contains("not renewed"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_takeover_that_loses_the_race_sees_the_winner() {
+    let (kube, mut h) = client();
+    let fresh = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let server = tokio::spawn(async move {
+        let (_, _, send) = next(&mut h).await;
+        reply(send, StatusCode::OK, lease_json("run-b", "2020-01-01T00:00:00.000000Z"));
+        let (req, _, send) = next(&mut h).await;
+        assert_eq!(req.method(), "PUT");
+        reply(
+            send,
+            StatusCode::CONFLICT,
+            json!({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Conflict","code":409,"message":"the object has been modified"}),
+        );
+        let (_, _, send) = next(&mut h).await;
+        reply(send, StatusCode::OK, lease_json("run-c", &fresh));
+    });
+    match lease::acquire(&kube, "kube-system", "run-a", &me()).await.unwrap() {
+        Acquire::Held { holder, .. } => assert_eq!(holder, "run-c"),
         other => panic!("{other:?}"),
     }
     server.await.unwrap();
