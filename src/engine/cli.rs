@@ -536,6 +536,11 @@ async fn run_scenarios(
         restore_deadline: target.timeouts.restore.into(),
         cancel: cancel.clone(),
         alerts,
+        lease: Some(stage::LeaseGuard {
+            kube: p.c.kube.clone(),
+            namespace: p.jns.clone(),
+            holder: run_id.to_string(),
+        }),
     });
     let env = Arc::new(p.env.clone());
     let jobs: Vec<_> = planned

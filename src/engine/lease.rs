@@ -123,6 +123,12 @@ async fn take_over(
     kube.replace_lease(ns, &l).await.map(|_| ())
 }
 
+/// Whether `holder` holds the lease right now.
+pub async fn held_by(kube: &Kube, ns: &str, holder: &str) -> Result<bool, ClientError> {
+    let l = kube.get_lease(ns, LEASE_NAME).await?;
+    Ok(l.and_then(|l| l.spec).and_then(|s| s.holder_identity).as_deref() == Some(holder))
+}
+
 /// Renew our lease; `Ok(false)` when it is no longer ours.
 pub async fn renew(kube: &Kube, ns: &str, holder: &str) -> Result<bool, ClientError> {
     let Some(mut l) = kube.get_lease(ns, LEASE_NAME).await? else {

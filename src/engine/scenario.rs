@@ -111,6 +111,15 @@ pub struct Services {
     pub cancel: tokio::sync::watch::Receiver<bool>,
     /// Alert clients; `None` when no scenario has alerts.
     pub alerts: Option<crate::alerts::AlertContext>,
+    /// The run lease, confirmed before each injection (`None` in tests without a cluster).
+    pub lease: Option<LeaseGuard>,
+}
+
+/// Where the run's lease is and who we are.
+pub struct LeaseGuard {
+    pub kube: Kube,
+    pub namespace: String,
+    pub holder: String,
 }
 
 /// How a scenario ended, for the exit code.
@@ -301,6 +310,12 @@ pub async fn run(
                 out.interrupted = true;
                 stage_error = Some((Stage::Inject, "interrupted before the injection".into()));
             }
+            if stage_error.is_none()
+                && let Some(lost) = lease_lost(svc).await
+            {
+                out.interrupted = true;
+                stage_error = Some((Stage::Inject, lost));
+            }
             if stage_error.is_none() {
                 match fault.inject(&ctx, &snap).await {
                     Ok(lines) => {
@@ -428,6 +443,18 @@ pub async fn run(
     out.verdict = verdict;
     emit(EventKind::ScenarioFinished { verdict });
     out
+}
+
+/// Why the run may no longer change the cluster, checked right before each injection: the
+/// renewer notices a lost lease only at its next round, and another process that took the
+/// lease over may be replaying our journal right now.
+async fn lease_lost(svc: &Services) -> Option<String> {
+    let guard = svc.lease.as_ref()?;
+    match super::lease::held_by(&guard.kube, &guard.namespace, &guard.holder).await {
+        Ok(true) => None,
+        Ok(false) => Some("the run lease was taken by another process: not injecting".into()),
+        Err(e) => Some(format!("cannot confirm the run lease before injecting: {e}")),
+    }
 }
 
 /// Name of the deliberately bogus pull secret of the masking check.

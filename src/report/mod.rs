@@ -43,7 +43,7 @@ pub mod terminal;
 pub mod text;
 
 pub use eventlog::{EVENT_LOG_FILE, EventLog, rebuild};
-pub use model::{RunModel, ScenarioRecord, exit_code};
+pub use model::{RunModel, ScenarioRecord, exit_code, exit_code_as_finished};
 pub use redact::redact;
 pub use terminal::{Progress, render_table};
 
