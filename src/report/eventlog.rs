@@ -121,7 +121,7 @@ pub fn read_event_log(path: &Path) -> Result<Vec<Event>, ReportError> {
         if line.trim().is_empty() {
             continue;
         }
-        let event = serde_json::from_str::<Event>(&line).map_err(|e| ReportError::Parse {
+        let event = serde_json::from_str::<Event>(line).map_err(|e| ReportError::Parse {
             path: path.to_owned(),
             line: i + 1,
             column: e.column(),
