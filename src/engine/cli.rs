@@ -361,9 +361,10 @@ async fn connect_target(
     let c = connect(target, retry, lro_interval, over)
         .await
         .map_err(|e| Refusal::invalid(format!("target {name}: {e}")))?;
-    c.kube.version().await.map_err(|e| {
-        Refusal::invalid(format!("target {name}: Kubernetes API unreachable: {e}"))
-    })?;
+    c.kube
+        .version()
+        .await
+        .map_err(|e| Refusal::invalid(format!("target {name}: Kubernetes API unreachable: {e}")))?;
     Ok(c)
 }
 
@@ -475,7 +476,8 @@ async fn live_run(
         return Ok(code);
     }
     let p = prepare(c, target, env0, run_id, over).await?;
-    let environment = super::environment::observe(&p.c, &p.env.registry_id, &p.env.cluster_id).await;
+    let environment =
+        super::environment::observe(&p.c, &p.env.registry_id, &p.env.cluster_id).await;
     sink.emit(Event::run(EventKind::EnvironmentObserved { environment }));
     take_cluster(&p, target, sink, run_id).await?;
     let lost = canceller.clone();
