@@ -8,7 +8,10 @@
 
 // One std Mutex serializes the lab tests; each owns its runtime, so holding the guard
 // across awaits cannot deadlock.
-#![allow(clippy::await_holding_lock)]
+#![allow(
+    clippy::await_holding_lock,
+    reason = "one std Mutex serializes the lab tests; each test owns its runtime"
+)]
 
 mod lab_support;
 

@@ -231,37 +231,8 @@ pub async fn run_on_target(
         dry_run(&sink, target, &env0, &planned);
         ExitCode::Success
     } else {
-        let (canceller, cancel) = Canceller::new();
-        signals::spawn_handler(canceller.clone());
-        let r = live_run(
-            args,
-            target,
-            env0,
-            planned,
-            &sink,
-            &run_id,
-            retry,
-            lro_interval,
-            &over,
-            &canceller,
-            cancel,
-        )
-        .await;
-        let code = match r {
-            Ok(c) => c,
-            Err(refusal) => {
-                sink.emit(Event::run(EventKind::RunRefused { reason: refusal.message.clone() }));
-                signals::say(&format!("error: {}", refusal.message));
-                refusal.code
-            }
-        };
-        match canceller.reason() {
-            Some(signal) => {
-                sink.emit(Event::run(EventKind::RunInterrupted { signal }));
-                code.worst(ExitCode::Interrupted)
-            }
-            None => code,
-        }
+        let live = Live { args, target, sink: &sink, run_id: &run_id, retry, lro_interval };
+        live.run(env0, planned, &over).await
     };
     let model_code = reporters.lock().map(|r| r.exit_code()).unwrap_or(ExitCode::Success);
     let code = code.worst(model_code);
@@ -452,11 +423,53 @@ async fn take_cluster(
     )))
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    clippy::too_many_lines,
-    reason = "to be split into typed stages (issue #12 item 1)"
-)]
+/// What a live run needs besides the plan.
+struct Live<'a> {
+    args: &'a RunArgs,
+    target: &'a Target,
+    sink: &'a SharedSink,
+    run_id: &'a str,
+    retry: RetryPolicy,
+    lro_interval: Duration,
+}
+
+impl Live<'_> {
+    /// The run under signal handling; a refusal or an interruption becomes its event and
+    /// its exit code.
+    async fn run(&self, env0: Env, planned: Vec<Planned>, over: &Overrides) -> ExitCode {
+        let (canceller, cancel) = Canceller::new();
+        signals::spawn_handler(canceller.clone());
+        let (args, target, sink, run_id) = (self.args, self.target, self.sink, self.run_id);
+        let r = live_run(
+            args,
+            target,
+            env0,
+            planned,
+            sink,
+            run_id,
+            self.retry.clone(),
+            self.lro_interval,
+            over,
+            &canceller,
+            cancel,
+        )
+        .await;
+        let code = r.unwrap_or_else(|refusal| {
+            sink.emit(Event::run(EventKind::RunRefused { reason: refusal.message.clone() }));
+            signals::say(&format!("error: {}", refusal.message));
+            refusal.code
+        });
+        match canceller.reason() {
+            Some(signal) => {
+                sink.emit(Event::run(EventKind::RunInterrupted { signal }));
+                code.worst(ExitCode::Interrupted)
+            }
+            None => code,
+        }
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "to be split into typed stages (issue #12 item 1)")]
 async fn live_run(
     args: &RunArgs,
     target: &Target,
@@ -494,7 +507,7 @@ async fn live_run(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "to be split into typed stages (issue #12 item 1)")]
 async fn run_scenarios(
     args: &RunArgs,
     target: &Target,

@@ -80,6 +80,17 @@ pub struct Replayer<'a> {
     pub say: &'a (dyn Fn(String) + Send + Sync),
 }
 
+impl std::fmt::Debug for Replayer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replayer")
+            .field("target", &self.target.name)
+            .field("here", self.here)
+            .field("jns", &self.jns)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Replayer<'_> {
     pub async fn recover(&self, scope: &Scope) -> Recovery {
         let mut rec = Recovery::default();

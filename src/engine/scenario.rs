@@ -116,6 +116,7 @@ pub struct Services {
 }
 
 /// Where the run's lease is and who we are.
+#[derive(Debug)]
 pub struct LeaseGuard {
     pub kube: Kube,
     pub namespace: String,

@@ -13,7 +13,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 /// Cancels a run once, remembering why.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Canceller {
     tx: Arc<watch::Sender<bool>>,
     reason: Arc<Mutex<Option<String>>>,

@@ -175,7 +175,7 @@ impl StandardReporters {
     /// The code of the events so far, as if the run ended now (what the engine puts into
     /// `run-finished`).
     pub fn exit_code(&self) -> ExitCode {
-        model::exit_code_as_finished(&self.model)
+        exit_code_as_finished(&self.model)
     }
 
     /// Add another reporter (it gets every event, and `finish` with the others).

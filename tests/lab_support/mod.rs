@@ -2,7 +2,7 @@
 //! in-process lab driven through a target file (as `acr-chaos lab up` users do), with a
 //! snapshot of everything a fault may change (ARM and Kubernetes) to compare a run's
 //! before and after.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test binary uses a part of the support")]
 
 use acr_chaos::clients::kube::Kube;
 use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, write_target};
@@ -148,99 +148,83 @@ pub struct Snapshot {
 }
 
 pub async fn snapshot(e: &External) -> Snapshot {
-    let (ras, pna, da, ips, nsg) = {
-        let st = e.lab.state.read();
-        let mut ras: Vec<_> = st
-            .live_role_assignments()
-            .map(|a| {
-                (
-                    a.name.to_lowercase(),
-                    a.scope.to_lowercase(),
-                    a.role_guid(),
-                    a.principal_id.to_lowercase(),
-                    a.principal_type.clone(),
-                    a.description.clone(),
-                )
-            })
-            .collect();
-        ras.sort();
-        let n = st.effective_registry_network();
-        let mut ips: Vec<_> = n.network_rule_set.ip_rules.iter().map(|r| r.value.clone()).collect();
-        ips.sort();
-        let nsg: Vec<_> = st.nsg_rules.iter().map(|r| format!("{r:?}")).collect();
-        (ras, n.public_network_access.clone(), n.network_rule_set.default_action.clone(), ips, nsg)
-    };
-    use k8s_openapi::api::coordination::v1::Lease;
-    use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-    let client = e.kube.client().clone();
-    let names = |items: Vec<Option<String>>, prefix: &str| -> Vec<String> {
-        let mut v: Vec<String> =
-            items.into_iter().flatten().map(|n| format!("{prefix}{n}")).collect();
-        v.sort();
-        v
-    };
-    let lp = Default::default();
-    let namespaces = names(
-        kube::Api::<Namespace>::all(client.clone())
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|n| n.metadata.name)
-            .collect(),
-        "",
-    );
-    let mut journal_objects = names(
-        kube::Api::<ConfigMap>::namespaced(client.clone(), LAB_JOURNAL_NAMESPACE)
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|n| n.metadata.name)
-            .collect(),
-        "configmap/",
-    );
-    journal_objects.extend(names(
-        kube::Api::<Lease>::namespaced(client.clone(), LAB_JOURNAL_NAMESPACE)
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|n| n.metadata.name)
-            .collect(),
-        "lease/",
-    ));
-    let mut secrets: Vec<String> = kube::Api::<Secret>::all(client)
-        .list(&lp)
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|s| s.metadata.namespace.as_deref() != Some("kube-system"))
-        .map(|s| {
-            let data = serde_json::to_string(&s.data).unwrap_or_default();
-            let digest = data.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
-            format!(
-                "{}/{} {digest:016x}",
-                s.metadata.namespace.unwrap_or_default(),
-                s.metadata.name.unwrap_or_default()
-            )
-        })
-        .collect();
-    secrets.sort();
+    let arm = arm_state(e);
+    let (namespaces, journal_objects, secrets) = kube_state(e).await;
     Snapshot {
-        role_assignments: ras,
-        public_network_access: pna,
-        default_action: da,
-        ip_rules: ips,
-        nsg_rules: nsg,
+        role_assignments: arm.0,
+        public_network_access: arm.1,
+        default_action: arm.2,
+        ip_rules: arm.3,
+        nsg_rules: arm.4,
         namespaces,
         journal_objects,
         secrets,
     }
+}
+
+type RoleAssignmentRow = (String, String, String, String, String, Option<String>);
+
+/// Role assignments, registry network settings and NSG rules, as the ARM emulator holds them.
+fn arm_state(e: &External) -> (Vec<RoleAssignmentRow>, String, String, Vec<String>, Vec<String>) {
+    let st = e.lab.state.read();
+    let mut ras: Vec<_> = st
+        .live_role_assignments()
+        .map(|a| {
+            (
+                a.name.to_lowercase(),
+                a.scope.to_lowercase(),
+                a.role_guid(),
+                a.principal_id.to_lowercase(),
+                a.principal_type.clone(),
+                a.description.clone(),
+            )
+        })
+        .collect();
+    ras.sort();
+    let n = st.effective_registry_network();
+    let mut ips: Vec<_> = n.network_rule_set.ip_rules.iter().map(|r| r.value.clone()).collect();
+    ips.sort();
+    let nsg: Vec<_> = st.nsg_rules.iter().map(|r| format!("{r:?}")).collect();
+    (ras, n.public_network_access.clone(), n.network_rule_set.default_action.clone(), ips, nsg)
+}
+
+fn sorted(items: impl IntoIterator<Item = Option<String>>, prefix: &str) -> Vec<String> {
+    let mut v: Vec<String> = items.into_iter().flatten().map(|n| format!("{prefix}{n}")).collect();
+    v.sort();
+    v
+}
+
+/// Namespaces, the journal namespace's ConfigMaps and Leases, and every Secret (digest).
+async fn kube_state(e: &External) -> (Vec<String>, Vec<String>, Vec<String>) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+    let client = e.kube.client().clone();
+    let lp = Default::default();
+    let ns = kube::Api::<Namespace>::all(client.clone()).list(&lp).await.unwrap();
+    let namespaces = sorted(ns.items.into_iter().map(|n| n.metadata.name), "");
+    let cms = kube::Api::<ConfigMap>::namespaced(client.clone(), LAB_JOURNAL_NAMESPACE);
+    let mut journal_objects = sorted(
+        cms.list(&lp).await.unwrap().items.into_iter().map(|n| n.metadata.name),
+        "configmap/",
+    );
+    let leases = kube::Api::<Lease>::namespaced(client.clone(), LAB_JOURNAL_NAMESPACE);
+    journal_objects.extend(sorted(
+        leases.list(&lp).await.unwrap().items.into_iter().map(|n| n.metadata.name),
+        "lease/",
+    ));
+    let all = kube::Api::<Secret>::all(client).list(&lp).await.unwrap().items;
+    let secrets = sorted(
+        all.into_iter().filter(|s| s.metadata.namespace.as_deref() != Some("kube-system")).map(
+            |s| {
+                let data = serde_json::to_string(&s.data).unwrap_or_default();
+                let digest = data.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+                let ns = s.metadata.namespace.unwrap_or_default();
+                Some(format!("{ns}/{} {digest:016x}", s.metadata.name.unwrap_or_default()))
+            },
+        ),
+        "",
+    );
+    (namespaces, journal_objects, secrets)
 }
 
 /// Poll a condition on in-process lab state (no watch exists for it) until `timeout`.
