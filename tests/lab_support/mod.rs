@@ -5,7 +5,7 @@
 #![allow(dead_code, reason = "each test binary uses a part of the support")]
 
 use acr_chaos::clients::kube::Kube;
-use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, write_target};
+use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, lab_pull_secrets, write_target};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -96,6 +96,10 @@ pub async fn external_lab(knob: Option<acr_chaos_lab::knobs::Knob>) -> External 
     let (target, _) = write_target(&facts, dir.path()).unwrap();
     let kube = Kube::connect(Some(&facts.kubeconfig), None).await.unwrap();
     kube.ensure_namespace(LAB_JOURNAL_NAMESPACE, "setup").await.unwrap();
+    // the pull secrets the target names, as `acr-chaos lab up` creates them
+    for s in lab_pull_secrets(&lab) {
+        kube.put_secret(LAB_JOURNAL_NAMESPACE, &s).await.unwrap();
+    }
     External { lab, dir, target, kube }
 }
 
