@@ -24,7 +24,6 @@ impl At {
 }
 
 /// A recorded run of `scenarios` scenarios; `night` shifts time, ids and timings a little.
-#[expect(clippy::too_many_lines, reason = "one synthetic run, event by event, in run order")]
 pub fn synthetic_run(night: u32, scenarios: usize) -> Vec<Event> {
     let t0: DateTime<Utc> =
         DateTime::from_timestamp(1_795_000_000 + i64::from(night) * 86_400, 0).unwrap_or_default();
