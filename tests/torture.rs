@@ -139,10 +139,16 @@ impl Trial<'_> {
         if code == Some(1) || code == Some(2) {
             count(&mut f.run_failures, first_problem(&self.a.dir.path().join(&report_dir)));
         }
+        // judged before anything else touches the cluster: 0, 1, 2 and 130 all claim the
+        // run restored what it changed
         if code.is_some_and(|c| c != 3) && snapshot(self.a).await != self.before {
-            // 0, 1, 2 and 130 all claim the run restored what it changed
             f.exit_0_with_fault_left += usize::from(code == Some(0));
             f.violations.push(format!("{}: run exited {code:?} with a fault left", self.name()));
+        }
+        match self.blow {
+            Blow::KillThenRecoverElsewhere => self.recover_elsewhere(f).await,
+            Blow::KillThenKillRecover => self.kill_a_recover().await,
+            _ => {}
         }
         self.recover_until_clean(f).await;
     }
@@ -152,13 +158,7 @@ impl Trial<'_> {
         match self.blow {
             Blow::Kill | Blow::KillThenRecoverElsewhere | Blow::KillThenKillRecover => {
                 let _ = run.kill();
-                let code = wait_exit(run, limit).await;
-                match self.blow {
-                    Blow::KillThenRecoverElsewhere => self.recover_elsewhere(f).await,
-                    Blow::KillThenKillRecover => self.kill_a_recover().await,
-                    _ => {}
-                }
-                code
+                wait_exit(run, limit).await
             }
             Blow::Term | Blow::Hup | Blow::Int => {
                 let sig = match self.blow {
