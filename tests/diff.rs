@@ -379,7 +379,12 @@ fn run_with_a_baseline_of_another_target_is_refused_before_any_change() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("lab.baseline.yaml") && err.contains("\"aks-example\""), "{err}");
-    assert!(!tmp.path().join("reports").exists(), "nothing ran: {err}");
+    // refused before anything ran: the reports say why, and nothing was journaled
+    let run_dir =
+        std::fs::read_dir(tmp.path().join("reports")).unwrap().next().unwrap().unwrap().path();
+    let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("run refused") && junit.contains("lab.baseline.yaml"), "{junit}");
+    assert!(!run_dir.join("journal.json").exists(), "nothing ran: {err}");
 }
 
 #[test]

@@ -86,8 +86,16 @@ fn guard_rails_refuse_resources_outside_the_allowlist() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("refused") && stderr.contains("securityRules"), "{stderr}");
     assert!(stderr.contains("nothing was changed"), "{stderr}");
-    // the guard fires before anything else: not even reports or a journal
-    assert!(!dir.path().join("reports").exists());
+    // the refusal is reported like any run: junit.xml names it; no journal was written
+    let run_dir =
+        std::fs::read_dir(dir.path().join("reports")).unwrap().next().unwrap().unwrap().path();
+    let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("run refused") && junit.contains("securityRules"), "{junit}");
+    assert!(!run_dir.join("journal.json").exists());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["exitCode"]["code"], 2);
 }
 
 #[test]

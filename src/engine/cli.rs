@@ -185,37 +185,9 @@ pub async fn run_on_target(
     lro_interval: Duration,
     over: Overrides,
 ) -> anyhow::Result<ExitCode> {
-    if let Some(b) = &args.baseline
-        && let Err(e) = crate::diff::cli::check_before_run(b, target.name.as_str())
-    {
-        eprintln!("error: {e}");
-        return Ok(ExitCode::InvalidInput);
-    }
     let run_id = report::new_run_id();
-    let mut planned: Vec<Planned> = Vec::new();
-    for s in scenarios {
-        match plan::plan(s, target) {
-            Ok(p) => planned.push(p),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::InvalidInput);
-            }
-        }
-    }
-    let mut env0 = static_env(target, &run_id);
-    env0.time_scale = over
-        .time_scale
-        .or_else(|| target.lab.as_ref().and_then(|l| l.valid_time_scale()))
-        .unwrap_or(1.0);
-    // guard rails, checked before anything is touched (kubelet id not needed for ids)
-    let refusals = plan::guard(target, &env0, &planned);
-    if !refusals.is_empty() {
-        for r in &refusals {
-            eprintln!("refused: {r}");
-        }
-        eprintln!("guard rails refused the run; nothing was changed");
-        return Ok(ExitCode::InvalidInput);
-    }
+    // the reporters exist before the first check, so that a refused run still leaves its
+    // junit.xml and report.json, with the reason
     let terminal = if args.quiet { Terminal::Quiet } else { Terminal::Stderr };
     let reporters =
         Arc::new(Mutex::new(report::standard_reporters(&args.report_dir, &run_id, terminal)));
@@ -223,16 +195,28 @@ pub async fn run_on_target(
     sink.emit(Event::run(EventKind::RunStarted {
         run_id: run_id.clone(),
         target: target.name.to_string(),
-        scenarios: planned.iter().map(|p| p.plan.name.clone()).collect(),
+        scenarios: scenarios.iter().map(|s| s.name.to_string()).collect(),
         dry_run: args.dry_run,
     }));
-
-    let code = if args.dry_run {
-        dry_run(&sink, target, &env0, &planned);
-        ExitCode::Success
-    } else {
-        let live = Live { args, target, sink: &sink, run_id: &run_id, retry, lro_interval };
-        live.run(env0, planned, &over).await
+    let checked = checked_plan(args, scenarios, target, &run_id, &over);
+    let refused = checked.is_err();
+    let code = match checked {
+        Err(reasons) => {
+            for reason in reasons {
+                signals::say(&format!("refused: {reason}"));
+                sink.emit(Event::run(EventKind::RunRefused { reason }));
+            }
+            signals::say("the run was refused before its first change; nothing was changed");
+            ExitCode::InvalidInput
+        }
+        Ok((env0, planned)) if args.dry_run => {
+            dry_run(&sink, target, &env0, &planned);
+            ExitCode::Success
+        }
+        Ok((env0, planned)) => {
+            let live = Live { args, target, sink: &sink, run_id: &run_id, retry, lro_interval };
+            live.run(env0, planned, &over).await
+        }
     };
     let model_code = reporters.lock().map(|r| r.exit_code()).unwrap_or(ExitCode::Success);
     let code = code.worst(model_code);
@@ -242,11 +226,40 @@ pub async fn run_on_target(
         eprintln!("error: writing reports: {e}");
     }
     Ok(match &args.baseline {
-        Some(b) if !args.dry_run => {
+        Some(b) if !args.dry_run && !refused => {
             crate::diff::cli::after_run(b, &args.report_dir.join(&run_id), code, args.quiet)
         }
         _ => code,
     })
+}
+
+/// The baseline, every scenario's plan and the guard rails, checked before anything is
+/// touched; `Err` holds every reason to refuse.
+fn checked_plan(
+    args: &RunArgs,
+    scenarios: &[crate::scenario::Scenario],
+    target: &Target,
+    run_id: &str,
+    over: &Overrides,
+) -> Result<(Env, Vec<Planned>), Vec<String>> {
+    if let Some(b) = &args.baseline
+        && let Err(e) = crate::diff::cli::check_before_run(b, target.name.as_str())
+    {
+        return Err(vec![e.to_string()]);
+    }
+    let planned: Vec<Planned> = scenarios
+        .iter()
+        .map(|s| plan::plan(s, target))
+        .collect::<Result<_, _>>()
+        .map_err(|e| vec![e])?;
+    let mut env0 = static_env(target, run_id);
+    env0.time_scale = over
+        .time_scale
+        .or_else(|| target.lab.as_ref().and_then(|l| l.valid_time_scale()))
+        .unwrap_or(1.0);
+    // the kubelet identity is not needed for the ids the guard rails check
+    let refusals = plan::guard(target, &env0, &planned);
+    if refusals.is_empty() { Ok((env0, planned)) } else { Err(refusals) }
 }
 
 fn dry_run(sink: &SharedSink, target: &Target, env: &Env, planned: &[Planned]) {
