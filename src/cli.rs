@@ -73,7 +73,7 @@ pub fn main(cli: Cli) -> ExitCode {
 fn run_lab(args: acr_chaos_lab::cli::LabArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let code = runtime.block_on(acr_chaos_lab::cli::run_with(args, |lab| {
-        let target = crate::engine::lab::prepare_lab_target(lab).map_err(anyhow::Error::msg)?;
+        let target = crate::engine::lab::prepare_lab_target(lab)?;
         Ok(vec![format!(
             "target: {}   (after sourcing lab.env: acr-chaos run --target {})",
             target.display(),

@@ -10,7 +10,9 @@ use acr_chaos::clients::credential::StaticToken;
 use acr_chaos::clients::kube::Kube;
 use acr_chaos::clients::retry::RetryPolicy;
 use acr_chaos::engine::journal::{self, EntryState, Journal, TargetIdentity};
-use acr_chaos::engine::probe::{Goal, ProbeEnd, ProbeListener, ProbeRequest, ProbeResult, Prober};
+use acr_chaos::engine::probe::{
+    Goal, ProbeEnd, ProbeError, ProbeListener, ProbeRequest, ProbeResult, Prober,
+};
 use acr_chaos::engine::scenario::{self, Expectation, ScenarioPlan, Services, SharedSink};
 use acr_chaos::events::{Event, EventKind, Observation, Sink, Verdict};
 use acr_chaos::faults::{Ctx, Env, Fault, FaultError, FaultKind, Lock, Phase, ProbePlan, Undo};
@@ -104,7 +106,7 @@ struct FakeProber {
 
 #[async_trait]
 impl Prober for FakeProber {
-    async fn prepare(&self, _ns: &str, _run: &str, _s: &[String]) -> Result<(), String> {
+    async fn prepare(&self, _ns: &str, _run: &str, _s: &[String]) -> Result<(), ProbeError> {
         Ok(())
     }
     async fn probe(
@@ -112,7 +114,7 @@ impl Prober for FakeProber {
         req: ProbeRequest,
         cancel: tokio::sync::watch::Receiver<bool>,
         listener: &mut dyn ProbeListener,
-    ) -> Result<ProbeResult, String> {
+    ) -> Result<ProbeResult, ProbeError> {
         self.calls.lock().unwrap().push((req.plan.image.clone(), req.goal.clone()));
         listener.created(&req.name, &req.namespace, &req.plan.image);
         let faulted = matches!(req.goal, Goal::Fails { .. });
@@ -140,7 +142,7 @@ impl Prober for FakeProber {
             attempts: 1,
         })
     }
-    async fn cleanup(&self, _ns: &str) -> Result<(), String> {
+    async fn cleanup(&self, _ns: &str) -> Result<(), ProbeError> {
         Ok(())
     }
 }

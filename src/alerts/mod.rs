@@ -173,8 +173,15 @@ struct Seen {
     evidence: String,
 }
 
-fn client_error(e: ClientError) -> String {
-    e.to_string()
+/// Why one alert query gave no answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AlertError {
+    /// The target has no endpoint for this kind of alert.
+    #[error("no {0} client")]
+    NoClient(&'static str),
+    #[error(transparent)]
+    Query(#[from] ClientError),
 }
 
 /// What an alert is, for messages: ``query `up == 0` `` / `alert X{k="v"}`.
@@ -193,18 +200,18 @@ fn subject(alert: &Alert, ctx: &AlertContext) -> String {
     }
 }
 
-async fn observe(alert: &Alert, ctx: &AlertContext) -> Result<Seen, String> {
+async fn observe(alert: &Alert, ctx: &AlertContext) -> Result<Seen, AlertError> {
     match alert {
         Alert::Prometheus(a) => {
-            let c = ctx.prometheus.as_ref().ok_or("no Prometheus client")?;
-            let r = c.query(&ctx.expand(&a.query.0)).await.map_err(client_error)?;
+            let c = ctx.prometheus.as_ref().ok_or(AlertError::NoClient("Prometheus"))?;
+            let r = c.query(&ctx.expand(&a.query.0)).await?;
             Ok(Seen { firing: !r.is_empty(), evidence: r.describe(EVIDENCE_ITEMS) })
         }
         Alert::Alertmanager(a) => {
-            let c = ctx.alertmanager.as_ref().ok_or("no Alertmanager client")?;
+            let c = ctx.alertmanager.as_ref().ok_or(AlertError::NoClient("Alertmanager"))?;
             let labels: BTreeMap<String, String> =
                 a.labels.iter().map(|(k, v)| (k.clone(), ctx.expand(v))).collect();
-            let all = c.alerts(&a.alertname.0, &labels).await.map_err(client_error)?;
+            let all = c.alerts(&a.alertname.0, &labels).await?;
             let matching: Vec<_> = all.iter().filter(|x| x.has_labels(&labels)).collect();
             let firing = matching.iter().filter(|x| x.is_firing()).count();
             let mut evidence = format!(
@@ -219,9 +226,8 @@ async fn observe(alert: &Alert, ctx: &AlertContext) -> Result<Seen, String> {
             Ok(Seen { firing: firing > 0, evidence })
         }
         Alert::LogAnalytics(a) => {
-            let c = ctx.log_analytics.as_ref().ok_or("no Log Analytics client")?;
-            let r =
-                c.query(&ctx.expand(&a.query.0), ctx.log_timespan).await.map_err(client_error)?;
+            let c = ctx.log_analytics.as_ref().ok_or(AlertError::NoClient("Log Analytics"))?;
+            let r = c.query(&ctx.expand(&a.query.0), ctx.log_timespan).await?;
             let rows = r.row_count();
             let mut evidence = match r.primary() {
                 Some(t) => t.describe(EVIDENCE_ITEMS),
@@ -260,7 +266,7 @@ pub async fn check_alert(alert: &Alert, ctx: &AlertContext, phase: AlertPhase) -
     let want = phase.wants_firing();
     let mut checks = 0u32;
     let mut last_seen: Option<Seen> = None;
-    let mut last_error: Option<String>;
+    let mut last_error: Option<AlertError>;
     loop {
         checks += 1;
         match observe(alert, ctx).await {

@@ -5,10 +5,10 @@
 //! and boolean columns are normalised to JSON numbers/booleans either way.
 //! 429 and 5xx answers are retried honouring `Retry-After`.
 
-use super::ClientError;
 use super::credential::{CredentialConfig, TokenSource, token_source};
 use super::prometheus::{base_url, send_json};
 use super::retry::RetryPolicy;
+use super::{BodyError, ClientError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -144,15 +144,15 @@ impl QueryResponse {
 }
 
 /// Decode a 200 answer.
-pub fn parse_response(body: Value) -> Result<QueryResponse, String> {
+pub fn parse_response(body: Value) -> Result<QueryResponse, BodyError> {
     let partial_error =
         body.get("error").map(|e| la_error(&json!({ "error": e }))).map(|(c, m)| match c {
             Some(c) => format!("{c}: {m}"),
             None => m,
         });
-    let tables = body.get("tables").cloned().ok_or("no `tables` in the answer")?;
-    let mut tables: Vec<Table> =
-        serde_json::from_value(tables).map_err(|e| format!("tables: {e}"))?;
+    let tables = body.get("tables").cloned().ok_or(BodyError::Missing("`tables`"))?;
+    let mut tables: Vec<Table> = serde_json::from_value(tables)
+        .map_err(|source| BodyError::Shape { what: "tables", source })?;
     for t in &mut tables {
         t.normalise();
     }
@@ -244,7 +244,7 @@ impl LogAnalyticsClient {
         )
         .await?;
         parse_response(answer)
-            .map_err(|message| ClientError::Decode { path: url.path().to_string(), message })
+            .map_err(|source| ClientError::Body { path: url.path().to_string(), source })
     }
 }
 

@@ -45,6 +45,31 @@ pub enum ClientError {
     /// A Kubernetes API call failed.
     #[error("kubernetes: {0}")]
     Kube(#[from] ::kube::Error),
+    /// A query API answered 200 with a body that is not what its API documents.
+    #[error("{path}: unexpected response: {source}")]
+    Body {
+        path: String,
+        #[source]
+        source: BodyError,
+    },
+}
+
+/// What is wrong with a query API's (Prometheus, Log Analytics) successful answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// A member the API always sends is missing.
+    #[error("no {0} in the answer")]
+    Missing(&'static str),
+    /// A member does not have the documented shape.
+    #[error("{what}: {source}")]
+    Shape {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("unknown resultType {0:?}")]
+    ResultType(String),
 }
 
 impl ClientError {

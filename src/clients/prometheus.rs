@@ -5,9 +5,9 @@
 //! Also home of [`send_json`], the small retrying JSON request helper the Alertmanager
 //! and Log Analytics clients share.
 
-use super::ClientError;
 use super::credential::TokenSource;
 use super::retry::{RetryPolicy, parse_retry_after};
+use super::{BodyError, ClientError};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -204,11 +204,15 @@ struct RawSeries {
 }
 
 /// Decode the `data` member of a successful query answer.
-pub fn parse_query_data(data: &Value) -> Result<QueryResult, String> {
-    let kind = data.get("resultType").and_then(Value::as_str).ok_or("no data.resultType")?;
+pub fn parse_query_data(data: &Value) -> Result<QueryResult, BodyError> {
+    let kind = data
+        .get("resultType")
+        .and_then(Value::as_str)
+        .ok_or(BodyError::Missing("data.resultType"))?;
     let result = data.get("result").cloned().unwrap_or(Value::Null);
-    let series = |v: Value| -> Result<Vec<Series>, String> {
-        let raw: Vec<RawSeries> = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    let shape = |source| BodyError::Shape { what: "data.result", source };
+    let series = |v: Value| -> Result<Vec<Series>, BodyError> {
+        let raw: Vec<RawSeries> = serde_json::from_value(v).map_err(shape)?;
         Ok(raw
             .into_iter()
             .map(|r| Series {
@@ -217,9 +221,8 @@ pub fn parse_query_data(data: &Value) -> Result<QueryResult, String> {
             })
             .collect())
     };
-    let point = |v: Value| -> Result<(f64, String), String> {
-        serde_json::from_value(v).map_err(|e| e.to_string())
-    };
+    let point =
+        |v: Value| -> Result<(f64, String), BodyError> { serde_json::from_value(v).map_err(shape) };
     Ok(match kind {
         "vector" => QueryResult::Vector(series(result)?),
         "matrix" => QueryResult::Matrix(series(result)?),
@@ -231,7 +234,7 @@ pub fn parse_query_data(data: &Value) -> Result<QueryResult, String> {
             let (t, v) = point(result)?;
             QueryResult::String(t, v)
         }
-        other => return Err(format!("unknown resultType {other:?}")),
+        other => return Err(BodyError::ResultType(other.to_string())),
     })
 }
 
@@ -306,7 +309,7 @@ impl PrometheusClient {
             });
         }
         parse_query_data(body.get("data").unwrap_or(&Value::Null))
-            .map_err(|message| ClientError::Decode { path, message })
+            .map_err(|source| ClientError::Body { path, source })
     }
 }
 

@@ -251,7 +251,7 @@ fn checked_plan(
         .iter()
         .map(|s| plan::plan(s, target))
         .collect::<Result<_, _>>()
-        .map_err(|e| vec![e])?;
+        .map_err(|e| vec![e.to_string()])?;
     let mut env0 = static_env(target, run_id);
     env0.time_scale = over
         .time_scale
@@ -498,7 +498,7 @@ async fn live_run(
 ) -> Result<ExitCode, Refusal> {
     let c = connect_target(target, retry.clone(), lro_interval, over).await?;
     let preflight = super::permissions::preflight(&c, target, &env0, &planned, sink).await;
-    if let Some(code) = preflight.map_err(Refusal::invalid)? {
+    if let Some(code) = preflight.map_err(|e| Refusal::invalid(e.to_string()))? {
         return Ok(code);
     }
     let p = prepare(c, target, env0, run_id, over).await?;
@@ -550,8 +550,8 @@ async fn run_scenarios(
         reprobe_interval: super::probe::REPROBE_INTERVAL
             .mul_f64(p.env.time_scale.clamp(0.001, 1.0)),
     });
-    let alerts =
-        alert_context(target, &planned, &p.env, retry, over, &cancel).map_err(Refusal::invalid)?;
+    let alerts = alert_context(target, &planned, &p.env, retry, over, &cancel)
+        .map_err(|e| Refusal::invalid(format!("alert clients: {e}")))?;
     let svc = Arc::new(Services {
         arm: p.c.arm.clone(),
         kube: p.c.kube.clone(),
@@ -616,7 +616,7 @@ fn alert_context(
     retry: RetryPolicy,
     over: &Overrides,
     cancel: &watch::Receiver<bool>,
-) -> Result<Option<crate::alerts::AlertContext>, String> {
+) -> Result<Option<crate::alerts::AlertContext>, crate::clients::ClientError> {
     let all_alerts: Vec<crate::scenario::Alert> =
         planned.iter().flat_map(|p| p.plan.alerts.iter().cloned()).collect();
     if all_alerts.is_empty() {
@@ -624,9 +624,9 @@ fn alert_context(
     }
     let ca = match &over.ca_pem {
         Some(p) => Some(p.clone()),
-        None => super::connect::extra_ca().map_err(|e| e.to_string())?,
+        None => super::connect::extra_ca()?,
     };
-    let http = crate::clients::credential::http_client(ca.as_deref()).map_err(|e| e.to_string())?;
+    let http = crate::clients::credential::http_client(ca.as_deref())?;
     let cred = over.credential.clone().or_else(|| super::connect::credential_config(target).ok());
     let mut ctx = crate::alerts::connect::from_target(
         target,
@@ -635,8 +635,7 @@ fn alert_context(
         cred.as_ref(),
         env.time_scale,
         retry,
-    )
-    .map_err(|e| format!("alert clients: {e}"))?;
+    )?;
     ctx.cancel = Some(cancel.clone());
     Ok(Some(ctx))
 }

@@ -150,6 +150,28 @@ pub enum JournalError {
     Format { what: String, message: String },
     #[error("journal ConfigMap: {0}")]
     Cluster(#[from] crate::clients::ClientError),
+    /// Valid JSON of a known format version, but not a usable journal.
+    #[error("journal {what}: {source}")]
+    Invalid {
+        what: String,
+        #[source]
+        source: FormatError,
+    },
+}
+
+/// What is wrong inside a journal document of a known format version.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    #[error("`entries` is missing or not a list")]
+    NoEntries,
+    #[error("invalid journal header: {0}")]
+    Header(#[source] serde_json::Error),
+    #[error("no `runId`")]
+    NoRunId,
+    /// One line per entry this build cannot read.
+    #[error("{}", .0.join("; "))]
+    Entries(Vec<String>),
 }
 
 impl JournalError {
@@ -159,6 +181,7 @@ impl JournalError {
             JournalError::Format { message, .. } => message.clone(),
             JournalError::Io { source, .. } => source.to_string(),
             JournalError::Cluster(e) => e.to_string(),
+            JournalError::Invalid { source, .. } => source.to_string(),
         }
     }
 }
@@ -334,6 +357,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), JournalError> {
 /// Parse a journal, telling exactly what is wrong when it cannot be used.
 pub fn parse(what: &str, text: &str) -> Result<JournalDoc, JournalError> {
     let format = |message: String| JournalError::Format { what: what.to_string(), message };
+    let invalid = |source| JournalError::Invalid { what: what.to_string(), source };
     let value: Value = serde_json::from_str(text).map_err(|e| {
         format(if e.is_eof() {
             format!("truncated: the JSON ends at line {} column {}", e.line(), e.column())
@@ -345,8 +369,8 @@ pub fn parse(what: &str, text: &str) -> Result<JournalDoc, JournalError> {
         format("no numeric `version`: not an acr-chaos journal, or a damaged one".into())
     })?;
     match version {
-        1 => parse_v1(value).map_err(format),
-        2 => parse_v2(value).map_err(format),
+        1 => parse_v1(value).map_err(invalid),
+        2 => parse_v2(value).map_err(invalid),
         v => Err(format(format!(
             "journal format {v} was written by a newer acr-chaos ({}); this build ({}) reads formats 1 and {FORMAT_VERSION}: run `recover` with that version",
             value.pointer("/writer/version").and_then(Value::as_str).unwrap_or("unknown version"),
@@ -357,26 +381,27 @@ pub fn parse(what: &str, text: &str) -> Result<JournalDoc, JournalError> {
 
 /// Format 2: every entry is checked on its own so that the error names the entry and the
 /// undo action this build does not know.
-fn parse_v2(mut value: Value) -> Result<JournalDoc, String> {
+fn parse_v2(mut value: Value) -> Result<JournalDoc, FormatError> {
     let entries = value.get_mut("entries").map(Value::take).unwrap_or(Value::Null);
     let Value::Array(entries) = entries else {
-        return Err("`entries` is missing or not a list".into());
+        return Err(FormatError::NoEntries);
     };
-    let mut doc: JournalDoc = serde_json::from_value(with_entries(value, vec![]))
-        .map_err(|e| format!("invalid journal header: {e}"))?;
+    let mut doc: JournalDoc =
+        serde_json::from_value(with_entries(value, vec![])).map_err(FormatError::Header)?;
     doc.entries = parse_entries(entries)?;
     Ok(doc)
 }
 
 /// Format 1 had `target` as a bare name: no identity, so it matches no cluster until a
 /// human forces it.
-fn parse_v1(mut value: Value) -> Result<JournalDoc, String> {
+fn parse_v1(mut value: Value) -> Result<JournalDoc, FormatError> {
     let name = value.get("target").and_then(Value::as_str).unwrap_or_default().to_string();
     let entries = value.get_mut("entries").map(Value::take).unwrap_or(Value::Null);
     let Value::Array(entries) = entries else {
-        return Err("`entries` is missing or not a list".into());
+        return Err(FormatError::NoEntries);
     };
-    let run_id = value.get("runId").and_then(Value::as_str).ok_or("no `runId`")?.to_string();
+    let run_id =
+        value.get("runId").and_then(Value::as_str).ok_or(FormatError::NoRunId)?.to_string();
     Ok(JournalDoc {
         version: 1,
         run_id,
@@ -391,7 +416,7 @@ fn with_entries(mut v: Value, entries: Vec<Value>) -> Value {
     v
 }
 
-fn parse_entries(entries: Vec<Value>) -> Result<Vec<Entry>, String> {
+fn parse_entries(entries: Vec<Value>) -> Result<Vec<Entry>, FormatError> {
     let mut out = Vec::with_capacity(entries.len());
     let mut problems = Vec::new();
     for (i, e) in entries.into_iter().enumerate() {
@@ -408,7 +433,7 @@ fn parse_entries(entries: Vec<Value>) -> Result<Vec<Entry>, String> {
             }),
         }
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems.join("; ")) }
+    if problems.is_empty() { Ok(out) } else { Err(FormatError::Entries(problems)) }
 }
 
 /// Read a local journal file (refusing anything that is not a small regular file).

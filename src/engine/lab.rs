@@ -178,12 +178,45 @@ pub fn monitoring_available() -> bool {
     ok
 }
 
+/// Why a lab target file could not be written (`lab up`, the embedded lab, tests).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabTargetError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The written target does not load: a bug in [`target_yaml`], one line per finding.
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+    /// The lab's Kubernetes store refused an object.
+    #[error("{what}: {message}")]
+    Store { what: String, message: String },
+    #[error("secret {name}: {source}")]
+    Encode {
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("runner: {0}")]
+    Runner(#[source] acr_chaos_lab::LabError),
+}
+
+impl LabTargetError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| LabTargetError::Io { path: path.to_path_buf(), source }
+    }
+}
+
 /// Write and load the lab's target file.
-pub fn write_target(f: &LabFacts, dir: &Path) -> Result<(PathBuf, Target), String> {
+pub fn write_target(f: &LabFacts, dir: &Path) -> Result<(PathBuf, Target), LabTargetError> {
     let path = dir.join("target.yaml");
-    std::fs::write(&path, target_yaml(f)).map_err(|e| format!("{}: {e}", path.display()))?;
-    let t = crate::scenario::load_target(&path)
-        .map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))?;
+    std::fs::write(&path, target_yaml(f)).map_err(LabTargetError::io(&path))?;
+    let t = crate::scenario::load_target(&path).map_err(|d| {
+        LabTargetError::Invalid(d.iter().map(ToString::to_string).collect::<Vec<_>>())
+    })?;
     Ok((path, t))
 }
 
@@ -198,26 +231,33 @@ pub const RUNNER_SECRET_ENV: &str = "ACR_CHAOS_LAB_RUNNER_CLIENT_SECRET";
 /// names (private registry, team registry) in it; a runner holding exactly the documented
 /// Azure role and Kubernetes RBAC (its credentials appended to `lab.env`, its kubeconfig
 /// beside it); and `<state-dir>/target.yaml` for that runner.
-pub fn prepare_lab_target(lab: &acr_chaos_lab::Lab) -> Result<PathBuf, String> {
+pub fn prepare_lab_target(lab: &acr_chaos_lab::Lab) -> Result<PathBuf, LabTargetError> {
     use acr_chaos_lab::kube::Kind;
     let store = lab.kube().store();
     let ns = serde_json::json!({"metadata": {"name": LAB_JOURNAL_NAMESPACE}});
+    let store_error = |what: String, e: &dyn std::fmt::Display| LabTargetError::Store {
+        what,
+        message: e.to_string(),
+    };
     match store.create(&Kind::Namespace, None, ns) {
         Ok(_) => {}
         Err(e) if e.code == 409 => {}
-        Err(e) => return Err(format!("namespace {LAB_JOURNAL_NAMESPACE}: {e}")),
+        Err(e) => return Err(store_error(format!("namespace {LAB_JOURNAL_NAMESPACE}"), &e)),
     }
     for secret in lab_pull_secrets(lab) {
         let name = secret.metadata.name.clone().unwrap_or_default();
-        let obj = serde_json::to_value(&secret).map_err(|e| format!("secret {name}: {e}"))?;
+        let obj = serde_json::to_value(&secret)
+            .map_err(|source| LabTargetError::Encode { name: name.clone(), source })?;
         match store.create(&Kind::Secret, Some(LAB_JOURNAL_NAMESPACE), obj) {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
-            Err(e) => return Err(format!("secret {LAB_JOURNAL_NAMESPACE}/{name}: {e}")),
+            Err(e) => {
+                return Err(store_error(format!("secret {LAB_JOURNAL_NAMESPACE}/{name}"), &e));
+            }
         }
     }
     let spec = acr_chaos_lab::lab::RunnerSpec::documented(LAB_RUNNER, LAB_JOURNAL_NAMESPACE);
-    let runner = lab.mint_runner(&spec).map_err(|e| e.to_string())?;
+    let runner = lab.mint_runner(&spec).map_err(LabTargetError::Runner)?;
     let env_path = lab.state_dir().join("lab.env");
     let extra = acr_chaos_lab::lab::render_env(&[
         (RUNNER_CLIENT_ID_ENV, runner.principal.client_id.clone()),
@@ -225,11 +265,10 @@ pub fn prepare_lab_target(lab: &acr_chaos_lab::Lab) -> Result<PathBuf, String> {
         ("ACR_CHAOS_LAB_RUNNER_KUBECONFIG", runner.kubeconfig.display().to_string()),
     ]);
     let extra: String = extra.lines().skip(1).map(|l| format!("{l}\n")).collect();
-    let mut text =
-        std::fs::read_to_string(&env_path).map_err(|e| format!("{}: {e}", env_path.display()))?;
+    let mut text = std::fs::read_to_string(&env_path).map_err(LabTargetError::io(&env_path))?;
     text.push_str("# the least-privileged runner target.yaml uses (docs/azure.md section 3)\n");
     text.push_str(&extra);
-    std::fs::write(&env_path, text).map_err(|e| format!("{}: {e}", env_path.display()))?;
+    std::fs::write(&env_path, text).map_err(LabTargetError::io(&env_path))?;
     let mut facts = LabFacts::from_lab(lab);
     facts.kubeconfig = runner.kubeconfig;
     facts.client_id_env = RUNNER_CLIENT_ID_ENV;
@@ -271,13 +310,13 @@ pub fn time_scale() -> f64 {
 
 /// The kubelet profile asked for in `ACR_CHAOS_LAB_KUBELET_PROFILE`, checked: `Ok(None)`
 /// when unset; an unknown name is an error listing the valid ones.
-pub fn kubelet_profile() -> Result<Option<&'static acr_chaos_lab::kubelet::KubeletProfile>, String>
-{
+pub fn kubelet_profile()
+-> Result<Option<&'static acr_chaos_lab::kubelet::KubeletProfile>, LabStartError> {
     let env = acr_chaos_lab::kubelet::profile::PROFILE_ENV;
     match std::env::var(env) {
         Ok(v) if !v.trim().is_empty() => acr_chaos_lab::kubelet::KubeletProfile::named(&v)
             .map(Some)
-            .map_err(|e| format!("{env}: {e}")),
+            .map_err(|message| LabStartError::Profile { env, message }),
         _ => Ok(None),
     }
 }
@@ -286,12 +325,12 @@ pub fn kubelet_profile() -> Result<Option<&'static acr_chaos_lab::kubelet::Kubel
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LabStartError {
-    #[error("{0}")]
-    Profile(String),
+    #[error("{env}: {message}")]
+    Profile { env: &'static str, message: String },
     #[error("the embedded lab did not start: {0}")]
     Start(#[source] acr_chaos_lab::LabError),
     #[error("lab target: {0}")]
-    Target(String),
+    Target(#[source] LabTargetError),
     #[error("the lab world has no principal allowed to run chaos")]
     NoPrincipal,
 }
@@ -310,7 +349,7 @@ impl LabHandle {
     /// Start the lab in a fresh state directory (kubelet, and monitoring when installed)
     /// and write its target file there.
     pub async fn start() -> Result<Self, LabStartError> {
-        let profile = kubelet_profile().map_err(LabStartError::Profile)?;
+        let profile = kubelet_profile()?;
         let state_dir = std::env::temp_dir().join(format!("acr-chaos-lab-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&state_dir);
         eprintln!(

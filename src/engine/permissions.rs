@@ -144,6 +144,12 @@ pub fn describe_missing(scenario: &str, gone: &[Need]) -> Vec<String> {
     lines
 }
 
+/// The permission check itself failed (the identity's role assignments or RBAC rules
+/// could not be read).
+#[derive(Debug, thiserror::Error)]
+#[error("checking the identity's permissions before the first change: {0}")]
+pub struct PermissionCheckError(#[source] pub ClientError);
+
 /// The preflight check. `Ok(None)`: every permission is held, go on. `Ok(Some(code))`:
 /// refused — one JUnit error case per scenario that lacks a permission, naming each;
 /// nothing was changed. `Err`: the check itself failed (the run stops, exit 2).
@@ -153,11 +159,9 @@ pub async fn preflight(
     env0: &Env,
     planned: &[Planned],
     sink: &SharedSink,
-) -> Result<Option<ExitCode>, String> {
+) -> Result<Option<ExitCode>, PermissionCheckError> {
     let needs = plan_needs(target, env0, planned);
-    let gone = missing(c, &needs)
-        .await
-        .map_err(|e| format!("checking the identity's permissions before the first change: {e}"))?;
+    let gone = missing(c, &needs).await.map_err(PermissionCheckError)?;
     if gone.is_empty() {
         return Ok(None);
     }

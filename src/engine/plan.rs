@@ -15,22 +15,35 @@ pub struct Planned {
     pub fault: Box<dyn Fault>,
 }
 
+/// Why a scenario cannot be planned against a target.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    #[error(
+        "scenario {scenario}: probe image alias target:{alias} is not in target {target}'s probeImages (defined: {defined})"
+    )]
+    UnknownProbeImage { scenario: String, alias: String, target: String, defined: String },
+    #[error("scenario {scenario}: fault {kind}: {source}")]
+    Fault {
+        scenario: String,
+        kind: faults::FaultKind,
+        #[source]
+        source: Box<faults::FaultError>,
+    },
+}
+
 /// Resolve one scenario against the target.
-pub fn plan(s: &Scenario, t: &Target) -> Result<Planned, String> {
+pub fn plan(s: &Scenario, t: &Target) -> Result<Planned, PlanError> {
     let image = match &s.probe.image {
         ImageSpec::Reference(r) => r.to_string(),
-        ImageSpec::Alias(a) => t
-            .probe_images
-            .get(a)
-            .map(|i| i.to_string())
-            .ok_or_else(|| {
-                format!(
-                    "scenario {}: probe image alias target:{a} is not in target {}'s probeImages (defined: {})",
-                    s.name,
-                    t.name,
-                    t.probe_images.keys().cloned().collect::<Vec<_>>().join(", ")
-                )
-            })?,
+        ImageSpec::Alias(a) => t.probe_images.get(a).map(|i| i.to_string()).ok_or_else(|| {
+            PlanError::UnknownProbeImage {
+                scenario: s.name.to_string(),
+                alias: a.clone(),
+                target: t.name.to_string(),
+                defined: t.probe_images.keys().cloned().collect::<Vec<_>>().join(", "),
+            }
+        })?,
     };
     let plan = ScenarioPlan {
         name: s.name.to_string(),
@@ -56,8 +69,11 @@ pub fn plan(s: &Scenario, t: &Target) -> Result<Planned, String> {
         alerts: s.alerts.clone(),
     };
     let registries = t.azure.registries.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
-    let fault = faults::for_scenario(&s.fault, &registries)
-        .map_err(|e| format!("scenario {}: fault {}: {e}", s.name, s.fault.kind()))?;
+    let fault = faults::for_scenario(&s.fault, &registries).map_err(|source| PlanError::Fault {
+        scenario: s.name.to_string(),
+        kind: s.fault.kind(),
+        source: Box::new(source),
+    })?;
     Ok(Planned { plan, fault })
 }
 

@@ -230,6 +230,7 @@ pub async fn run(
     };
     let ns_entry = Some(ns_entry);
     if let Err(e) = svc.prober.prepare(&env.run_namespace, &svc.run_id, &secrets).await {
+        let e = e.to_string();
         return finish_error(svc, name, &env, Stage::Preflight, e, ns_entry, out).await;
     }
     let baseline = svc
@@ -266,7 +267,10 @@ pub async fn run(
             );
             return finish_error(svc, name, &env, Stage::Preflight, msg, ns_entry, out).await;
         }
-        Err(e) => return finish_error(svc, name, &env, Stage::Preflight, e, ns_entry, out).await,
+        Err(e) => {
+            let e = e.to_string();
+            return finish_error(svc, name, &env, Stage::Preflight, e, ns_entry, out).await;
+        }
     }
     if fault.masked_by_node_credentials() {
         let faulted_image = fault.probe(&env, &plan.probe, Phase::Faulted).image;
@@ -348,7 +352,7 @@ pub async fn run(
             )
             .await;
         match r {
-            Err(e) => stage_error = Some((Stage::Observe, e)),
+            Err(e) => stage_error = Some((Stage::Observe, e.to_string())),
             Ok(r) if r.end == ProbeEnd::Interrupted => {
                 out.interrupted = true;
                 stage_error = Some((Stage::Observe, "interrupted".into()));
@@ -419,7 +423,7 @@ pub async fn run(
                     r.observation.message.as_deref().unwrap_or("")
                 )),
             ),
-            Err(e) => (false, None, Some(e)),
+            Err(e) => (false, None, Some(e.to_string())),
         };
         emit(EventKind::RecoveryFinished { ok, time_to_recover: ttr, error });
         if !ok && verdict == Verdict::Passed {
@@ -499,7 +503,11 @@ async fn node_credentials_mask(
         goal: Goal::Settles,
         deadline: svc.preflight_deadline,
     };
-    let r = svc.prober.probe(req, svc.cancel.clone(), listener).await.map_err(|e| (false, e))?;
+    let r = svc
+        .prober
+        .probe(req, svc.cancel.clone(), listener)
+        .await
+        .map_err(|e| (false, e.to_string()))?;
     match r.end {
         ProbeEnd::Interrupted => Err((true, "interrupted".into())),
         ProbeEnd::Met if r.observation.waiting_reason.is_none() => Ok(Some(format!(
@@ -575,7 +583,7 @@ async fn cleanup(svc: &Services, name: &str, env: &Env, ns_entry: Option<u32>) {
     if let Some(id) = ns_entry {
         let (state, err) = match &r {
             Ok(()) => (EntryState::Done, None),
-            Err(e) => (EntryState::Failed, Some(e.clone())),
+            Err(e) => (EntryState::Failed, Some(e.to_string())),
         };
         if let Err(e) = svc.journal.mark(id, state, err).await {
             tracing::warn!(error = %e, "journal update failed");
@@ -584,7 +592,7 @@ async fn cleanup(svc: &Services, name: &str, env: &Env, ns_entry: Option<u32>) {
     if let Err(e) = r {
         svc.sink.emit(Event::scenario(
             name,
-            EventKind::ScenarioError { stage: Stage::Cleanup, error: e },
+            EventKind::ScenarioError { stage: Stage::Cleanup, error: e.to_string() },
         ));
     }
 }

@@ -36,6 +36,11 @@ pub enum FaultError {
     /// A restore did not hold when checked.
     #[error("restore check failed: {0}")]
     NotRestored(String),
+    /// A fault names a registry alias the target does not define.
+    #[error(
+        "registry alias '{alias}' is not in the target's azure.registries (defined: {defined})"
+    )]
+    UnknownRegistry { alias: String, defined: String },
 }
 
 impl FaultError {
@@ -44,7 +49,7 @@ impl FaultError {
         match self {
             FaultError::Client(e) => e.is_transient(),
             FaultError::NotRestored(_) => true,
-            FaultError::Precondition { .. } => false,
+            FaultError::Precondition { .. } | FaultError::UnknownRegistry { .. } => false,
         }
     }
 }
@@ -154,19 +159,19 @@ pub trait Fault: Send + Sync + std::fmt::Debug {
 pub fn for_scenario(
     f: &crate::scenario::Fault,
     registries: &std::collections::BTreeMap<String, String>,
-) -> Result<Box<dyn Fault>, String> {
+) -> Result<Box<dyn Fault>, FaultError> {
     use crate::scenario::Fault as F;
     let registry = |alias: &Option<crate::scenario::values::DnsLabel>| match alias {
         None => Ok(None),
         Some(a) => registries.get(&a.to_string()).cloned().map(Some).ok_or_else(|| {
-            format!(
-                "registry alias '{a}' is not in the target's azure.registries (defined: {})",
-                if registries.is_empty() {
+            FaultError::UnknownRegistry {
+                alias: a.to_string(),
+                defined: if registries.is_empty() {
                     "none".to_string()
                 } else {
                     registries.keys().cloned().collect::<Vec<_>>().join(", ")
-                }
-            )
+                },
+            }
         }),
     };
     Ok(match f {
@@ -259,7 +264,7 @@ mod tests {
         assert!(f.masked_by_node_credentials());
         let f = for_scenario(&fault(None), &registries).unwrap();
         assert_eq!(f.arm_ids(&env), ["/subscriptions/s/x/registries/main/tokens/acr-chaos-probe"]);
-        let e = for_scenario(&fault(Some("other")), &registries).err().unwrap();
+        let e = for_scenario(&fault(Some("other")), &registries).err().unwrap().to_string();
         assert!(e.contains("'other'") && e.contains("defined: team"), "{e}");
     }
 
@@ -288,7 +293,7 @@ mod tests {
         assert_eq!(f.arm_ids(&env), [team]);
         assert!(f.locks(&env).contains(&Lock::Registry(team.to_ascii_lowercase())));
         assert!(f.describe(&env)[0].starts_with(&format!("DELETE {team}/")));
-        let e = for_scenario(&scenario.fault, &Default::default()).err().unwrap();
+        let e = for_scenario(&scenario.fault, &Default::default()).err().unwrap().to_string();
         assert!(e.contains("'team'") && e.contains("defined: none"), "{e}");
     }
 
