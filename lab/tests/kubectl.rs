@@ -219,6 +219,21 @@ async fn describe_pod_shows_events_and_get_events() {
     let out =
         k.ok(&["get", "events", "-A", "--field-selector", "reason=Failed", "-o", "name"]).await;
     assert_eq!(out.trim(), "event/probe.17f0");
+    // --sort-by asks for tables with includeObject=Object: rows carry whole events.
+    let mut older = ev.clone();
+    older["metadata"]["name"] = json!("probe.0001");
+    older["reason"] = json!("Scheduled");
+    older["type"] = json!("Normal");
+    older["message"] = json!("Successfully assigned chaos/probe to aks-nodepool1-0");
+    older["firstTimestamp"] = json!("2026-01-01T00:00:00Z");
+    older["lastTimestamp"] = json!("2026-01-01T00:00:00Z");
+    assert_eq!(k.api.post("/api/v1/namespaces/chaos/events", &older).await.0, 201);
+    let out = k.ok(&["get", "events", "-n", "chaos", "--sort-by=.lastTimestamp"]).await;
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(rows[0].contains("Scheduled") && rows[1].contains("401 Unauthorized"), "{out}");
+    let out = k.ok(&["get", "events", "-n", "chaos", "--sort-by=.metadata.name", "-o", "wide"]);
+    assert!(out.await.lines().nth(1).is_some_and(|l| l.contains("probe.0001")));
 }
 
 #[tokio::test]

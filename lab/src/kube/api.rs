@@ -269,6 +269,7 @@ fn resource(
     let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
     let wants_table =
         headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"));
+    let include = table::IncludeObject::from_query(q.get("includeObject").map(String::as_str))?;
     let write_guard = || {
         if kind.read_only() {
             Err(ApiError::method_not_allowed(format!(
@@ -306,13 +307,13 @@ fn resource(
                     timeout,
                     send_initial_events: q.get("sendInitialEvents").is_some_and(|v| v == "true"),
                     bookmark_interval: st.opts.bookmark_interval,
-                    table: wants_table,
+                    table: wants_table.then_some(include),
                 };
                 return watch::respond(store.clone(), kind, params);
             }
             let (items, rv) = store.list(&kind, ns, labels, fields)?;
             if wants_table {
-                return Ok(json_response(200, &table::table(kind, &items, Some(&rv))));
+                return Ok(json_response(200, &table::table(kind, &items, Some(&rv), include)));
             }
             Ok(json_response(
                 200,
@@ -354,7 +355,7 @@ fn resource(
         (Some(name), _, Method::GET) => {
             let o = store.get(&kind, ns, name)?;
             if wants_table && !t.status {
-                return Ok(json_response(200, &table::table(kind, &[o], None)));
+                return Ok(json_response(200, &table::table(kind, &[o], None, include)));
             }
             Ok(json_response(200, &o))
         }

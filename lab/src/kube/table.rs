@@ -527,12 +527,62 @@ fn partial_metadata(o: &Value) -> Value {
     })
 }
 
+/// What each row carries in `object` (`?includeObject=`; the server's default is
+/// `Metadata`). kubectl asks for `Object` when it must read fields itself
+/// (`--sort-by`, `-o custom-columns`, `--show-labels` on some kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IncludeObject {
+    None,
+    #[default]
+    Metadata,
+    Object,
+}
+
+impl IncludeObject {
+    /// Parse the query value as the API server does (empty means the default).
+    pub fn from_query(v: Option<&str>) -> Result<IncludeObject, super::ApiError> {
+        match v.unwrap_or("") {
+            "" | "Metadata" => Ok(IncludeObject::Metadata),
+            "None" => Ok(IncludeObject::None),
+            "Object" => Ok(IncludeObject::Object),
+            other => Err(super::ApiError::bad_request(format!(
+                "invalid includeObject {other:?}: supported values: \"None\", \"Metadata\", \"Object\""
+            ))),
+        }
+    }
+
+    fn row_object(self, kind: Kind, o: &Value) -> Option<Value> {
+        match self {
+            IncludeObject::None => None,
+            IncludeObject::Metadata => Some(partial_metadata(o)),
+            IncludeObject::Object => {
+                let mut full = o.clone();
+                full["kind"] = json!(kind.kind_name());
+                full["apiVersion"] = json!(kind.api_version());
+                Some(full)
+            }
+        }
+    }
+}
+
 /// A `Table` for `items`; `rv` is set for lists. `headers: false` omits the column
 /// definitions (watch events after the first, as the real server does).
-pub fn table_with(kind: Kind, items: &[Value], rv: Option<&str>, headers: bool) -> Value {
+pub fn table_with(
+    kind: Kind,
+    items: &[Value],
+    rv: Option<&str>,
+    headers: bool,
+    include: IncludeObject,
+) -> Value {
     let rows: Vec<Value> = items
         .iter()
-        .map(|o| json!({"cells": cells(kind, o), "object": partial_metadata(o)}))
+        .map(|o| {
+            let mut row = json!({"cells": cells(kind, o)});
+            if let Some(obj) = include.row_object(kind, o) {
+                row["object"] = obj;
+            }
+            row
+        })
         .collect();
     let mut t = json!({
         "kind": "Table",
@@ -548,8 +598,8 @@ pub fn table_with(kind: Kind, items: &[Value], rv: Option<&str>, headers: bool) 
 }
 
 /// A `Table` with column definitions.
-pub fn table(kind: Kind, items: &[Value], rv: Option<&str>) -> Value {
-    table_with(kind, items, rv, true)
+pub fn table(kind: Kind, items: &[Value], rv: Option<&str>, include: IncludeObject) -> Value {
+    table_with(kind, items, rv, true, include)
 }
 
 /// kubectl's short form of a PVC access mode.
@@ -576,8 +626,15 @@ mod tests {
         let p = json!({"status": {"phase": "Pending", "containerStatuses": [
             {"name": "c", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}});
         assert_eq!(pod_status(&p), "ImagePullBackOff");
-        let t = table(Kind::Pod, &[p], Some("5"));
+        let t = table(Kind::Pod, std::slice::from_ref(&p), Some("5"), IncludeObject::Metadata);
         assert_eq!(t["rows"][0]["cells"][2], "ImagePullBackOff");
+        assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+        let full = table(Kind::Pod, std::slice::from_ref(&p), None, IncludeObject::Object);
+        assert_eq!(full["rows"][0]["object"]["kind"], "Pod");
+        assert_eq!(full["rows"][0]["object"]["status"]["phase"], "Pending");
+        let none = table(Kind::Pod, &[p], None, IncludeObject::None);
+        assert!(none["rows"][0].get("object").is_none());
+        assert!(IncludeObject::from_query(Some("Everything")).is_err());
         assert_eq!(t["columnDefinitions"].as_array().unwrap().len(), columns(Kind::Pod).len());
     }
 

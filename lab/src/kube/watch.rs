@@ -27,25 +27,26 @@ pub struct WatchParams {
     pub timeout: Duration,
     pub send_initial_events: bool,
     pub bookmark_interval: Duration,
-    /// Encode objects as one-row `Table`s (kubectl `get -w`).
-    pub table: bool,
+    /// Encode objects as one-row `Table`s (kubectl `get -w`), rows carrying this much
+    /// of the object.
+    pub table: Option<table::IncludeObject>,
 }
 
 /// Encodes events for one stream (tracks whether table headers were sent).
 struct Encoder {
     kind: Kind,
-    table: bool,
+    table: Option<table::IncludeObject>,
     headers_sent: bool,
 }
 
 impl Encoder {
     fn encode(&mut self, ev: &WatchEvent) -> Bytes {
         let mut v = ev.to_json(self.kind);
-        if self.table
+        if let Some(include) = self.table
             && let WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) = ev
         {
-            v["object"] =
-                table::table_with(self.kind, std::slice::from_ref(o), None, !self.headers_sent);
+            let one = std::slice::from_ref(o);
+            v["object"] = table::table_with(self.kind, one, None, !self.headers_sent, include);
             self.headers_sent = true;
         }
         line(&v)
