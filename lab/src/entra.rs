@@ -450,18 +450,39 @@ async fn openid_configuration(
             headers.get("host").and_then(|h| h.to_str().ok()).map(|h| format!("https://{h}"))
         })
         .unwrap_or_else(|| "https://login.microsoftonline.com".into());
-    let base = format!("{}/{}", host.trim_end_matches('/'), state.world.tenant_id);
-    axum::Json(json!({
+    axum::Json(openid_document(host.trim_end_matches('/'), &state.world.tenant_id)).into_response()
+}
+
+/// The tenant's v2.0 OpenID configuration, field for field as Entra ID publishes it
+/// (MSAL reads `authorization_endpoint`, `token_endpoint`, `issuer`, and checks that the
+/// issuer is on the authority's host; the interactive endpoints are named, not served).
+pub fn openid_document(host: &str, tenant: &str) -> serde_json::Value {
+    let base = format!("{host}/{tenant}");
+    json!({
         "token_endpoint": format!("{base}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
         "jwks_uri": format!("{base}/discovery/v2.0/keys"),
-        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "issuer": format!("{}/{}/v2.0", host.trim_end_matches('/'), state.world.tenant_id),
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{base}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+        "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "kerberos_endpoint": format!("{base}/kerberos"),
         "tenant_region_scope": "EU",
-    }))
-    .into_response()
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    })
 }
 
 async fn jwks(AxState(shared): AxState<SharedState>) -> Response {

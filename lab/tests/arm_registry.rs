@@ -311,3 +311,90 @@ async fn sub_second_operations_advertise_no_retry_after() {
     assert!(r.header("azure-asyncoperation").is_some());
     assert!(r.header("retry-after").is_none(), "no Retry-After for a 100 ms operation");
 }
+
+#[tokio::test]
+async fn scope_maps_list_the_system_maps_and_one_per_token() {
+    let (_st, router, token) = setup().await;
+    let r = arm(&router, "GET", &reg_uri("/scopeMaps"), Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v = r.json();
+    let names: Vec<&str> =
+        v["value"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    for system in ["_repositories_admin", "_repositories_pull", "_repositories_push"] {
+        assert!(names.contains(&system), "{names:?}");
+    }
+    assert!(names.contains(&"probe-pull-scope-map"), "{names:?}");
+
+    let r =
+        arm(&router, "GET", &reg_uri("/scopeMaps/_repositories_pull"), Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let m = r.json();
+    assert_eq!(m["id"], format!("{}/scopeMaps/_repositories_pull", registry_id()));
+    assert_eq!(m["type"], "Microsoft.ContainerRegistry/registries/scopeMaps");
+    assert_eq!(m["properties"]["type"], "SystemDefined");
+    assert_eq!(m["properties"]["actions"], json!(["repositories/*/content/read"]));
+
+    // The token's own scope map: the one its scopeMapId names.
+    let t = arm(&router, "GET", &reg_uri("/tokens/probe-pull"), Some(&token), None).await.json();
+    let id = t["properties"]["scopeMapId"].as_str().unwrap().to_string();
+    let r = arm(&router, "GET", &format!("{id}?{API}"), Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["properties"]["type"], "UserDefined");
+    assert_eq!(r.json()["properties"]["actions"], json!(["repositories/probe/hello/content/read"]));
+
+    let r = arm(&router, "GET", &reg_uri("/scopeMaps/nope"), Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["error"]["code"], "ResourceNotFound");
+    let r =
+        arm(&router, "DELETE", &reg_uri("/scopeMaps/_repositories_pull"), Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn unsupported_api_versions_are_refused_as_arm_refuses_them() {
+    let (_st, router, token) = setup().await;
+    let r = arm(
+        &router,
+        "GET",
+        &format!("{}?api-version=2016-01-01", registry_id()),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let e = &r.json()["error"];
+    assert_eq!(e["code"], "NoRegisteredProviderFound");
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("No registered resource provider found for location 'westeurope' and API version '2016-01-01' for type 'registries'. The supported api-versions are '")
+            && msg.contains("2025-04-01")
+            && msg.ends_with("The supported locations are 'westeurope'."),
+        "{msg}"
+    );
+    assert_eq!(e["target"], serde_json::Value::Null);
+
+    let defs = format!(
+        "{}/providers/Microsoft.Authorization/roleDefinitions?api-version=2099-01-01",
+        rg_id()
+    );
+    let r = arm(&router, "GET", &defs, Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.json()["error"]["code"], "InvalidResourceType");
+    assert!(r.json()["error"]["message"].as_str().unwrap().starts_with(
+        "The resource type 'roleDefinitions' could not be found in the namespace 'Microsoft.Authorization' for api version '2099-01-01'. The supported api-versions are '"
+    ));
+
+    let cluster = format!(
+        "{}/providers/Microsoft.ContainerService/managedClusters/aks-chaos-lab?api-version=2025-04-01-preview",
+        rg_id()
+    );
+    let r = arm(&router, "GET", &cluster, Some(&token), None).await;
+    assert_eq!(r.json()["error"]["code"], "NoRegisteredProviderFound", "{}", r.text);
+    assert!(r.text.contains("for type 'managedClusters'"), "{}", r.text);
+    // The versions in use answer.
+    let ok = format!(
+        "{}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-11-01",
+        rg_id()
+    );
+    assert_eq!(arm(&router, "GET", &ok, Some(&token), None).await.status, StatusCode::OK);
+}

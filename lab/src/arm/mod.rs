@@ -7,11 +7,13 @@
 //! `api-version` (`MissingApiVersionParameter`). The caller is authorized from its role
 //! assignments (`AuthorizationFailed`). Ids are matched case-insensitively.
 
+mod api_versions;
 mod clusters;
 mod nsg;
 mod registries;
 mod role_assignments;
 mod role_definitions;
+mod scope_maps;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -22,6 +24,7 @@ use serde_json::{Value, json};
 
 use crate::entra::{Claims, TokenVerifyError, verify_access_token};
 use crate::state::{Operation, SharedState, State};
+use api_versions::ResourceType;
 
 /// Audiences ARM accepts (as the real service does).
 pub const ARM_AUDIENCES: [&str; 2] =
@@ -322,6 +325,12 @@ fn route(state: &mut State, ctx: &Ctx) -> ArmResult {
     }) {
         let scope = format!("/{}", segs[..i].join("/"));
         check_subscription(state, &lower[..i])?;
+        let kind = match lower[i + 2].as_str() {
+            "roleassignments" => "roleAssignments",
+            "roledefinitions" => "roleDefinitions",
+            _ => "permissions",
+        };
+        ResourceType::Authorization(kind).check(&ctx.api_version, &state.world.location)?;
         if let [_, _, r, rg, ..] = &lower[..i]
             && r == "resourcegroups"
         {
@@ -359,10 +368,20 @@ fn route(state: &mut State, ctx: &Ctx) -> ArmResult {
                 && ns == "microsoft.containerregistry"
                 && r == "registries" =>
         {
+            ResourceType::Registries.check(&ctx.api_version, &state.world.location)?;
             registries::list(state, ctx)
         }
         [_, _, _, rg, p, ns, ..] if p == "providers" => {
             check_resource_group(state, rg, segs[3])?;
+            let kind = match ns.as_str() {
+                "microsoft.containerregistry" => Some(ResourceType::Registries),
+                "microsoft.containerservice" => Some(ResourceType::ManagedClusters),
+                "microsoft.network" => Some(ResourceType::NetworkSecurityGroups),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                kind.check(&ctx.api_version, &state.world.location)?;
+            }
             match ns.as_str() {
                 "microsoft.containerregistry" => registries::route(state, ctx, &segs[5..]),
                 "microsoft.containerservice" => clusters::route(state, ctx, &segs[5..]),

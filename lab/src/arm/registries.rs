@@ -67,6 +67,9 @@ pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
             Ok(json_response(StatusCode::OK, json!({ "value": value })))
         }
         (["tokens", _], m) => token(state, ctx, reg, &registry_id, rest[1], m),
+        (["scopemaps", ..], _) => {
+            super::scope_maps::route(state, ctx, reg, &registry_id, &rest[1..])
+        }
         (["generatecredentials"], &Method::POST) => {
             generate_credentials(state, ctx, reg, &registry_id)
         }
