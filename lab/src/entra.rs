@@ -21,6 +21,9 @@ use serde_json::json;
 
 use crate::state::{SharedState, State};
 
+#[path = "entra_workload.rs"]
+pub mod workload;
+
 /// Lifetime of issued access tokens, seconds (as Entra: 3599).
 pub const TOKEN_LIFETIME_SECS: i64 = 3599;
 
@@ -143,6 +146,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
         .route("/{tenant}/discovery/v2.0/keys", get(jwks))
         .route("/metadata/identity/oauth2/token", get(managed_identity_token))
+        .route("/oic/{tenant}/{id}/.well-known/openid-configuration", get(workload::discovery))
+        .route("/oic/{tenant}/{id}/openid/v1/jwks", get(workload::jwks))
         .with_state(state)
 }
 
@@ -258,13 +263,9 @@ fn grant<'a>(
             ),
         )
     })?;
-    if field("client_assertion").is_some() {
-        return Err(AadError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_client",
-            70021,
-            "No matching federated identity record found for presented assertion.".into(),
-        ));
+    if let Some(assertion) = field("client_assertion") {
+        workload::verify_assertion(state, principal, field("client_assertion_type"), assertion)?;
+        return Ok(token_response(state, principal, resource));
     }
     let secret = field("client_secret").ok_or_else(|| {
         AadError::new(
@@ -300,6 +301,10 @@ fn grant<'a>(
             ),
         ));
     }
+    Ok(token_response(state, principal, resource))
+}
+
+fn token_response(state: &State, principal: &crate::world::Principal, resource: &str) -> Response {
     let (token, _) =
         issue_access_token(state, &principal.client_id, &principal.object_id, resource, None);
     let body = json!({
@@ -308,8 +313,7 @@ fn grant<'a>(
         "ext_expires_in": TOKEN_LIFETIME_SECS,
         "access_token": token,
     });
-    Ok((StatusCode::OK, [("cache-control", "no-store, no-cache")], axum::Json(body))
-        .into_response())
+    (StatusCode::OK, [("cache-control", "no-store, no-cache")], axum::Json(body)).into_response()
 }
 
 #[derive(Debug)]

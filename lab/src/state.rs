@@ -317,6 +317,14 @@ impl SigningKey {
     }
 }
 
+/// The cluster's service-account token issuer (see `entra_workload`).
+#[derive(Debug)]
+pub struct WorkloadIssuer {
+    /// The GUID in the issuer URL.
+    pub id: String,
+    pub key: SigningKey,
+}
+
 /// The emulated control plane's state.
 #[derive(Debug)]
 pub struct State {
@@ -344,6 +352,9 @@ pub struct State {
     pub registry_ports: Vec<u16>,
     /// Key the Entra ID emulator signs with and the ARM emulator / ACR front door verify.
     pub signing_key: SigningKey,
+    /// The cluster's OIDC issuer (workload identity): its id in the issuer URL and the
+    /// key that signs projected service-account tokens.
+    pub workload_issuer: WorkloadIssuer,
     /// Public base URL of the ARM emulator (for `nextLink`, `Azure-AsyncOperation`, `Location`);
     /// when `None`, URLs are built from the request's `Host` header.
     pub arm_base_url: Option<String>,
@@ -404,6 +415,10 @@ impl State {
             operations: HashMap::new(),
             registry_ports: Vec::new(),
             signing_key: SigningKey::generate(),
+            workload_issuer: WorkloadIssuer {
+                id: uuid::Uuid::new_v4().to_string(),
+                key: SigningKey::generate(),
+            },
             arm_base_url: None,
             authority_host: None,
             cluster_user_kubeconfig: None,

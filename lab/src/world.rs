@@ -174,6 +174,30 @@ pub struct Principal {
     pub secret_expires: Option<DateTime<Utc>>,
     #[serde(default = "service_principal")]
     pub principal_type: String,
+    /// Federated identity credentials (workload identity): a token from `issuer` for
+    /// `subject` and one of `audiences` signs in as this principal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federated_credentials: Vec<FederatedCredential>,
+}
+
+/// A federated identity credential (`az identity federated-credential create` /
+/// an app registration's `federatedIdentityCredentials`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FederatedCredential {
+    pub name: String,
+    /// The token issuer; absent: the lab cluster's own OIDC issuer (its URL has the
+    /// lab's port in it, so a world file cannot spell it).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// e.g. `system:serviceaccount:acr-chaos:acr-chaos`.
+    pub subject: String,
+    #[serde(default = "exchange_audiences")]
+    pub audiences: Vec<String>,
+}
+
+fn exchange_audiences() -> Vec<String> {
+    vec!["api://AzureADTokenExchange".into()]
 }
 
 fn service_principal() -> String {
@@ -419,6 +443,7 @@ impl std::fmt::Debug for Principal {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("secret_expires", &self.secret_expires)
             .field("principal_type", &self.principal_type)
+            .field("federated_credentials", &self.federated_credentials)
             .finish()
     }
 }

@@ -29,6 +29,7 @@ fn lab(propagation: Duration) -> SharedState {
             secret: Some(READER_SECRET.into()),
             secret_expires: None,
             principal_type: "ServicePrincipal".into(),
+            federated_credentials: Vec::new(),
         });
         let mut w = s.world.clone();
         w.role_assignments = vec![RoleAssignmentSpec {
@@ -534,6 +535,7 @@ async fn principal_with(st: &SharedState, role_guid: &str, n: u8) -> (String, St
             secret: Some("custom-secret".into()),
             secret_expires: None,
             principal_type: "ServicePrincipal".into(),
+            federated_credentials: Vec::new(),
         });
         let mut w = s.world.clone();
         w.role_assignments = vec![RoleAssignmentSpec {

@@ -305,3 +305,90 @@ async fn azure_identity_client_secret_credential_over_tls() {
     assert!(err.to_string().contains("AADSTS7000222"), "{err}");
     served.shutdown().await;
 }
+
+fn assertion_body(client: &str, assertion: &str) -> String {
+    format!(
+        "grant_type=client_credentials&client_id={client}&scope={}&client_assertion_type={}&client_assertion={assertion}",
+        url_encode("https://management.azure.com/.default"),
+        url_encode(entra::workload::JWT_BEARER),
+    )
+}
+
+/// Workload identity: a projected service-account token from the cluster's issuer signs
+/// in the principal whose federated credential names that issuer, subject and audience;
+/// anything else gets the AADSTS error Entra gives.
+#[tokio::test]
+async fn federated_tokens_from_the_cluster_issuer_sign_in_workload_identities() {
+    use entra::workload::{
+        EXCHANGE_AUDIENCE, ServiceAccountClaims, issuer_url, mint_service_account_token,
+    };
+    let st = state();
+    let router = entra::router(st.clone());
+    let uri = format!("/{TENANT}/oauth2/v2.0/token");
+    let mint = |ns: &str, sa: &str, aud: &str| mint_service_account_token(&st.read(), ns, sa, aud);
+
+    let good = mint("acr-chaos", "acr-chaos", EXCHANGE_AUDIENCE);
+    let r = form(&router, &uri, &assertion_body(RUNNER_CLIENT, &good)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let token = r.json()["access_token"].as_str().unwrap().to_string();
+    let claims = verify_access_token(&st.read(), &token, ARM).unwrap();
+    assert_eq!((claims.oid.as_str(), claims.appid.as_str()), (RUNNER_OBJECT, RUNNER_CLIENT));
+
+    let other_sa = mint("default", "default", EXCHANGE_AUDIENCE);
+    let r = form(&router, &uri, &assertion_body(RUNNER_CLIENT, &other_sa)).await;
+    assert_aad_error(&r, StatusCode::BAD_REQUEST, "invalid_client", 700213);
+    assert!(r.text.contains("system:serviceaccount:default:default"), "{}", r.text);
+
+    let wrong_aud = mint("acr-chaos", "acr-chaos", "https://kubernetes.default.svc");
+    let r = form(&router, &uri, &assertion_body(RUNNER_CLIENT, &wrong_aud)).await;
+    assert_aad_error(&r, StatusCode::BAD_REQUEST, "invalid_client", 700212);
+
+    // The same subject on a principal without that federated credential.
+    let r = form(&router, &uri, &assertion_body(KUBELET_CLIENT, &good)).await;
+    assert_aad_error(&r, StatusCode::BAD_REQUEST, "invalid_client", 700213);
+
+    // Another cluster's issuer; this issuer's URL signed with another key.
+    let other = state();
+    let foreign =
+        mint_service_account_token(&other.read(), "acr-chaos", "acr-chaos", EXCHANGE_AUDIENCE);
+    let r = form(&router, &uri, &assertion_body(RUNNER_CLIENT, &foreign)).await;
+    assert_aad_error(&r, StatusCode::BAD_REQUEST, "invalid_client", 700211);
+    let now = st.read().clock.utc_now().timestamp();
+    let forged_claims = ServiceAccountClaims {
+        aud: vec![EXCHANGE_AUDIENCE.into()],
+        exp: now + 600,
+        iat: now,
+        nbf: now,
+        iss: issuer_url(&st.read()),
+        sub: "system:serviceaccount:acr-chaos:acr-chaos".into(),
+    };
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+        &forged_claims,
+        &other.read().workload_issuer.key.encoding,
+    )
+    .unwrap();
+    let r = form(&router, &uri, &assertion_body(RUNNER_CLIENT, &forged)).await;
+    assert_aad_error(&r, StatusCode::BAD_REQUEST, "invalid_client", 50013);
+
+    // Expired (the lab clock moves past the projected token's hour).
+    st.read().clock.advance(Duration::from_secs(3601));
+    let r = form(&router, &uri, &assertion_body(RUNNER_CLIENT, &good)).await;
+    assert_aad_error(&r, StatusCode::BAD_REQUEST, "invalid_client", 700024);
+
+    // The issuer publishes its discovery document and key.
+    let iss = issuer_url(&st.read());
+    let path = url::Url::parse(&iss).unwrap().path().to_string();
+    let r = send(
+        &router,
+        Request::get(format!("{path}.well-known/openid-configuration"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["issuer"], iss);
+    let jwks = url::Url::parse(r.json()["jwks_uri"].as_str().unwrap()).unwrap();
+    let r = send(&router, Request::get(jwks.path()).body(Body::empty()).unwrap()).await;
+    assert_eq!(r.json()["keys"][0]["kid"], st.read().workload_issuer.key.kid);
+}

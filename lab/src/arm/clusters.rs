@@ -53,6 +53,11 @@ pub(super) fn route(state: &mut State, ctx: &Ctx, segs: &[&str]) -> ArmResult {
                 "fqdn": format!("{}-lab.hcp.{}.azmk8s.io", w.cluster.name, w.location),
                 "nodeResourceGroup": w.cluster.node_resource_group,
                 "servicePrincipalProfile": { "clientId": "msi" },
+                "oidcIssuerProfile": {
+                    "enabled": true,
+                    "issuerURL": crate::entra::workload::issuer_url(state),
+                },
+                "securityProfile": { "workloadIdentity": { "enabled": true } },
                 "agentPoolProfiles": [ {
                     "name": "nodepool1", "count": w.cluster.nodes.len(), "vmSize": "Standard_D2s_v5",
                     "osType": "Linux", "mode": "System", "type": "VirtualMachineScaleSets",

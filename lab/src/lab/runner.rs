@@ -183,6 +183,7 @@ impl Lab {
             secret: Some(p.secret.clone()),
             secret_expires: None,
             principal_type: "ServicePrincipal".into(),
+            federated_credentials: Vec::new(),
         });
         let now = st.clock.utc_now();
         for scope in scopes {
