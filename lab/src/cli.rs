@@ -46,6 +46,11 @@ pub enum LabCommand {
         /// prometheus, prometheus-alertmanager); URLs go to lab.env
         #[arg(long)]
         monitoring: bool,
+        /// Address Entra, ARM and the registry front doors listen on (and their
+        /// certificates name), e.g. the kind network's gateway so kind nodes reach the
+        /// registries (kind/README.md) [default: 127.0.0.1]
+        #[arg(long, value_name = "IP")]
+        listen: Option<std::net::IpAddr>,
     },
     /// Print the lab.env of a running (or last) lab, shell-sourceable.
     Env {
@@ -76,6 +81,7 @@ pub async fn run_with(
             kubelet_profile,
             no_kubelet,
             monitoring,
+            listen,
         } => {
             let dir = state_dir.unwrap_or_else(default_state_dir);
             let mut builder =
@@ -86,6 +92,9 @@ pub async fn run_with(
             }
             if let Some(w) = world {
                 builder = builder.world_file(w);
+            }
+            if let Some(ip) = listen {
+                builder = builder.listen(ip);
             }
             let lab = builder.start().await?;
             let lines = match on_ready(&lab) {

@@ -89,6 +89,7 @@ pub struct LabBuilder {
     kubelet: bool,
     kubelet_profile: Option<String>,
     monitoring: bool,
+    listen: IpAddr,
 }
 
 impl Default for LabBuilder {
@@ -108,11 +109,19 @@ impl Default for LabBuilder {
             kubelet: false,
             kubelet_profile: None,
             monitoring: false,
+            listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
         }
     }
 }
 
 impl LabBuilder {
+    /// The address the Azure side (Entra, ARM, the registry front doors) listens on and
+    /// its certificates name, besides `localhost` (default 127.0.0.1). Another address
+    /// serves clients outside this host's loopback, e.g. kind nodes (kind/README.md).
+    pub fn listen(mut self, ip: IpAddr) -> Self {
+        self.listen = ip;
+        self
+    }
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = dir.into();
         self
@@ -244,8 +253,8 @@ impl LabBuilder {
         }
 
         // Entra ID + ARM.
-        let loopback = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
-        let local_ips = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        let loopback = SocketAddr::new(self.listen, 0);
+        let local_ips = [self.listen];
         let entra_tls =
             ca.rustls_server_config(&["login.microsoftonline.com", "localhost"], &local_ips)?;
         let entra_router =
@@ -315,8 +324,17 @@ impl LabBuilder {
         let team = match team_registry {
             Some(r) => {
                 let (signer, lifetimes) = (&acr_signer, &self.lifetimes);
-                team::serve(&state, signer, lifetimes, &knobs, &ca, &dir, r, self.seed_images)
-                    .await?
+                team::serve(
+                    &state,
+                    signer,
+                    lifetimes,
+                    &knobs,
+                    &ca,
+                    (&dir, loopback),
+                    r,
+                    self.seed_images,
+                )
+                .await?
             }
             None => None,
         };

@@ -54,7 +54,7 @@ pub(super) async fn serve(
     lifetimes: &Lifetimes,
     knobs: &Knobs,
     ca: &LabCa,
-    dir: &Path,
+    (dir, listen): (&Path, SocketAddr),
     registry: Registry,
     seed_images: bool,
 ) -> Result<Option<Team>, LabError> {
@@ -64,9 +64,8 @@ pub(super) async fn serve(
         return Ok(None);
     };
     let login_server = fd.login_server().to_string();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let tls = ca.rustls_server_config(&[&login_server, "localhost"], &[loopback.ip()])?;
-    let served = serve_tls(acr::router(fd, knobs), tls, loopback).await.map_err(io_err(dir))?;
+    let tls = ca.rustls_server_config(&[&login_server, "localhost"], &[listen.ip()])?;
+    let served = serve_tls(acr::router(fd, knobs), tls, listen).await.map_err(io_err(dir))?;
     if seed_images {
         let images =
             state.read().world.team_registry.as_ref().map(|t| t.images.clone()).unwrap_or_default();
