@@ -54,6 +54,9 @@ struct FakeFault {
     journal_file: PathBuf,
     /// entries pending in the journal file when inject ran
     seen_pending: Arc<Mutex<Option<usize>>>,
+    /// cancel the run while snapshotting (between the journal and the injection)
+    cancel_on_snapshot: Option<tokio::sync::watch::Sender<bool>>,
+    injected: Arc<Mutex<bool>>,
 }
 
 #[async_trait]
@@ -81,12 +84,16 @@ impl Fault for FakeFault {
         p
     }
     async fn snapshot(&self, _ctx: &Ctx<'_>) -> Result<Vec<Undo>, FaultError> {
+        if let Some(tx) = &self.cancel_on_snapshot {
+            let _ = tx.send(true);
+        }
         Ok(self.undos.clone())
     }
     async fn inject(&self, _ctx: &Ctx<'_>, _s: &[Undo]) -> Result<Vec<String>, FaultError> {
         let doc = journal::read_file(&self.journal_file).ok();
         *self.seen_pending.lock().unwrap() =
             doc.map(|d| d.entries.iter().filter(|e| e.state == EntryState::Pending).count());
+        *self.injected.lock().unwrap() = true;
         if self.fail_inject {
             return Err(FaultError::Precondition {
                 fault: FaultKind::NetworkPathCut,
@@ -102,6 +109,10 @@ struct FakeProber {
     faulted: Observation,
     calls: Mutex<Vec<(String, Goal)>>,
     interrupt_on_fault: Option<tokio::sync::watch::Sender<bool>>,
+    /// the faulted probe fails to start (the API refuses the pod)
+    fail_observe: bool,
+    /// namespaces cleaned up
+    cleaned: Mutex<Vec<String>>,
 }
 
 #[async_trait]
@@ -118,6 +129,9 @@ impl Prober for FakeProber {
         self.calls.lock().unwrap().push((req.plan.image.clone(), req.goal.clone()));
         listener.created(&req.name, &req.namespace, &req.plan.image);
         let faulted = matches!(req.goal, Goal::Fails { .. });
+        if faulted && self.fail_observe {
+            return Err(ProbeError::Other("create probe pod: connection refused".into()));
+        }
         if faulted && let Some(tx) = &self.interrupt_on_fault {
             let _ = tx.send(true);
         }
@@ -142,7 +156,8 @@ impl Prober for FakeProber {
             attempts: 1,
         })
     }
-    async fn cleanup(&self, _ns: &str) -> Result<(), ProbeError> {
+    async fn cleanup(&self, ns: &str) -> Result<(), ProbeError> {
+        self.cleaned.lock().unwrap().push(ns.to_string());
         Ok(())
     }
 }
@@ -174,14 +189,41 @@ struct Setup {
     seen_pending: Option<usize>,
     prober_calls: Vec<(String, Goal)>,
     arm_log: Vec<String>,
+    cleaned: Vec<String>,
+    injected: bool,
+}
+
+#[derive(Default)]
+struct Case {
+    undos: Vec<Undo>,
+    fail_inject: bool,
+    expect_causes: &'static [&'static str],
+    interrupt: Interrupt,
+    fail_observe: bool,
+}
+
+#[derive(Default, PartialEq)]
+enum Interrupt {
+    #[default]
+    Never,
+    /// while the faulted probe runs
+    OnFault,
+    /// after the journal, before the injection
+    OnSnapshot,
 }
 
 async fn run_one(
     undos: Vec<Undo>,
     fail_inject: bool,
-    expect_causes: &[&str],
+    expect_causes: &'static [&'static str],
     interrupt: bool,
 ) -> Setup {
+    let interrupt = if interrupt { Interrupt::OnFault } else { Interrupt::Never };
+    run_case(Case { undos, fail_inject, expect_causes, interrupt, ..Case::default() }).await
+}
+
+async fn run_case(case: Case) -> Setup {
+    let Case { undos, fail_inject, expect_causes, interrupt, fail_observe } = case;
     let dir = tempfile::tempdir().unwrap();
     let files = Journal::standard_files(&dir.path().join("reports"), dir.path(), "run1");
     let journal_file = files[0].clone();
@@ -202,7 +244,9 @@ async fn run_one(
     let prober = Arc::new(FakeProber {
         faulted: unauthorized(),
         calls: Mutex::default(),
-        interrupt_on_fault: interrupt.then_some(tx),
+        interrupt_on_fault: (interrupt == Interrupt::OnFault).then(|| tx.clone()),
+        fail_observe,
+        cleaned: Mutex::default(),
     });
     let events: Arc<Mutex<Vec<Event>>> = Arc::default();
     let svc = Services {
@@ -225,6 +269,8 @@ async fn run_one(
         fail_inject,
         journal_file: journal_file.clone(),
         seen_pending: seen.clone(),
+        cancel_on_snapshot: (interrupt == Interrupt::OnSnapshot).then_some(tx),
+        injected: Arc::default(),
     };
     let plan = ScenarioPlan {
         name: "s1".into(),
@@ -245,8 +291,10 @@ async fn run_one(
     let seen_pending = *seen.lock().unwrap();
     let prober_calls = prober.calls.lock().unwrap().clone();
     let arm_log = arm_log.lock().unwrap().clone();
+    let cleaned = prober.cleaned.lock().unwrap().clone();
+    let injected = *fault.injected.lock().unwrap();
     std::mem::forget(dir);
-    Setup { events, out, journal_file, seen_pending, prober_calls, arm_log }
+    Setup { events, out, journal_file, seen_pending, prober_calls, arm_log, cleaned, injected }
 }
 
 fn kinds(events: &[Event]) -> Vec<&'static str> {
@@ -381,4 +429,81 @@ async fn interrupt_restores_and_skips_recovery() {
     assert!(k.contains(&"restored"), "{k:?}");
     assert!(!k.contains(&"recovered"), "{k:?}");
     assert_eq!(journal::read_file(&s.journal_file).unwrap().entries[0].state, EntryState::Done);
+}
+
+fn errors(events: &[Event]) -> Vec<(acr_chaos::events::Stage, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ScenarioError { stage, error } => Some((*stage, error.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The observe stage breaks (the API refuses the probe pod): every registered undo is
+/// still applied, latest first, the namespace is cleaned up, and the scenario is an error
+/// of the observe stage, not an interruption.
+#[tokio::test]
+async fn broken_observe_restores_in_reverse_and_cleans_up() {
+    let s = run_case(Case {
+        undos: vec![rule("r1"), rule("r2")],
+        expect_causes: &["unauthorized-anonymous"],
+        fail_observe: true,
+        ..Case::default()
+    })
+    .await;
+    let ev = s.events.lock().unwrap().clone();
+    assert_eq!(s.out.verdict, Verdict::Error);
+    assert!(!s.out.interrupted && !s.out.restore_failed, "{:?}", s.out);
+    assert_eq!(
+        kinds(&ev),
+        [
+            "started",
+            "preflight",
+            "journaled",
+            "journaled",
+            "injected",
+            "error",
+            "restored",
+            "recovered",
+            "finished"
+        ]
+    );
+    let errs = errors(&ev);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, acr_chaos::events::Stage::Observe);
+    assert!(errs[0].1.contains("connection refused"), "{errs:?}");
+    let deletes: Vec<_> = s.arm_log.iter().filter(|l| l.starts_with("DELETE ")).collect();
+    assert_eq!(deletes.len(), 2, "{:?}", s.arm_log);
+    assert!(
+        deletes[0].ends_with("/r2") && deletes[1].ends_with("/r1"),
+        "reverse order: {deletes:?}"
+    );
+    assert_eq!(s.cleaned.len(), 1);
+    let doc = journal::read_file(&s.journal_file).unwrap();
+    assert!(doc.entries.iter().all(|e| e.state == EntryState::Done), "{:?}", doc.entries);
+}
+
+/// A signal between the journal and the injection: nothing is injected, the journaled
+/// undos are still applied (they must hold when nothing changed), and the scenario is
+/// interrupted, not passed.
+#[tokio::test]
+async fn cancel_before_injection_never_injects() {
+    let s = run_case(Case {
+        undos: vec![rule("r1")],
+        expect_causes: &["unauthorized-anonymous"],
+        interrupt: Interrupt::OnSnapshot,
+        ..Case::default()
+    })
+    .await;
+    let ev = s.events.lock().unwrap().clone();
+    assert!(!s.injected, "injected after the run was cancelled");
+    assert!(s.out.interrupted);
+    assert_eq!(s.out.verdict, Verdict::Error);
+    assert_eq!(kinds(&ev), ["started", "preflight", "journaled", "error", "restored", "finished"]);
+    assert_eq!(errors(&ev)[0].1, "interrupted before the injection");
+    assert_eq!(s.cleaned.len(), 1);
+    let doc = journal::read_file(&s.journal_file).unwrap();
+    assert!(doc.entries.iter().all(|e| e.state == EntryState::Done), "{:?}", doc.entries);
 }

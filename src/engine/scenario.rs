@@ -2,15 +2,17 @@
 //! observe (re-probe until the fault shows or the deadline passes), assert, restore
 //! (always), recovery probe, clean up. Emits [`crate::events`] in that order.
 
-use super::journal::{EntryState, Journal};
-use super::probe::{Goal, ProbeEnd, ProbeListener, ProbeRequest, Prober};
+use super::journal::{EntryState, Journal, JournalError};
+use super::probe::{Goal, ProbeEnd, ProbeError, ProbeListener, ProbeRequest, ProbeResult, Prober};
+use crate::alerts::AlertPhase;
 use crate::classify::{Cause, join};
+use crate::clients::ClientError;
 use crate::clients::arm::ArmClient;
 use crate::clients::kube::Kube;
 use crate::events::{
     Event, EventKind, ExpectedSummary, Observation, Sink, Stage, UndoOutcome, Verdict,
 };
-use crate::faults::{self, Ctx, Env, Fault, Phase, ProbePlan, Undo};
+use crate::faults::{self, Ctx, Env, Fault, FaultError, Phase, ProbePlan, Undo};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -170,295 +172,482 @@ pub fn scenario_namespace(prefix: &str, run_id: &str, scenario: &str) -> String 
     ns.trim_end_matches('-').to_string()
 }
 
-/// Run one scenario through every stage.
-#[expect(
-    clippy::too_many_lines,
-    reason = "being split into one function per stage (issue #12 item 1)"
-)]
+/// Why a stage stopped the scenario. Each one is reported as a [`EventKind::ScenarioError`]
+/// of its stage; [`StageError::interrupted`] tells an interruption (signal, lost lease)
+/// from a broken connection or a refused change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StageError {
+    #[error("journal: {0}")]
+    Journal(#[source] JournalError),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// The run was cancelled (signal, lost lease) while the stage waited.
+    #[error("interrupted")]
+    Interrupted,
+    /// The run was cancelled between the journal and the injection.
+    #[error("interrupted before the injection")]
+    InterruptedBeforeInjection,
+    #[error("the run lease was taken by another process: not injecting")]
+    LeaseLost,
+    #[error("cannot confirm the run lease before injecting: {0}")]
+    LeaseUnconfirmed(#[source] ClientError),
+    #[error("snapshot: {0}")]
+    Snapshot(#[source] FaultError),
+    #[error(transparent)]
+    Inject(FaultError),
+    #[error("{what} did not pull within {deadline:?}: {reason} {message}")]
+    NoPull { what: &'static str, deadline: Duration, reason: String, message: String },
+    #[error("create Secret {namespace}/{BOGUS_PULL_SECRET}: {source}")]
+    BogusSecret {
+        namespace: String,
+        #[source]
+        source: ClientError,
+    },
+}
+
+impl StageError {
+    /// Whether the run was stopped rather than broken: the scenario reports an error, the
+    /// run exits as interrupted (after restoring).
+    pub fn interrupted(&self) -> bool {
+        matches!(
+            self,
+            StageError::Interrupted
+                | StageError::InterruptedBeforeInjection
+                | StageError::LeaseLost
+                | StageError::LeaseUnconfirmed(_)
+        )
+    }
+
+    fn no_pull(what: &'static str, deadline: Duration, o: &Observation) -> Self {
+        StageError::NoPull {
+            what,
+            deadline,
+            reason: o.waiting_reason.clone().unwrap_or_else(|| "pending".into()),
+            message: o.message.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// How preflight ended when nothing broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Preflight {
+    /// The baseline pulls; the fault can be injected.
+    Ready,
+    /// The fault cannot show on this target (the note says why): skip the scenario.
+    Masked(String),
+}
+
+/// What the observe stage saw after the injection.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// `true` when the fault showed (the probe met its goal) before the deadline.
+    pub effective: bool,
+    pub observation: Observation,
+}
+
+/// The recover stage: does a fresh probe pull again after the restore?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovered {
+    Pulls,
+    NoPull,
+    Interrupted,
+    /// Not tried: the run was interrupted before it.
+    Skipped,
+}
+
+/// The undos of a scenario, registered the moment each change is journaled (before it is
+/// made) and applied in reverse registration order by [`Scenario::restore`].
+#[derive(Debug, Default)]
+pub struct Undos(Vec<(u32, Undo)>);
+
+impl Undos {
+    pub fn register(&mut self, journal_id: u32, undo: Undo) {
+        self.0.push((journal_id, undo));
+    }
+    /// Latest registration first.
+    pub fn in_restore_order(&self) -> impl Iterator<Item = &(u32, Undo)> {
+        self.0.iter().rev()
+    }
+}
+
+/// The scenario's own cleanup: its probe namespace, journaled (and so registered) when it
+/// is created, deleted last whatever happened.
+#[derive(Debug, Default)]
+struct NamespaceCleanup(Option<u32>);
+
+/// One scenario being run: the stages below are its only steps.
+struct Scenario<'a> {
+    svc: &'a Services,
+    plan: &'a ScenarioPlan,
+    fault: &'a dyn Fault,
+    env: Env,
+}
+
+/// Run one scenario through every stage: preflight, inject, observe, assert (try);
+/// restore (finally, whatever the try did); recover; clean up the namespace (finally).
 pub async fn run(
     svc: &Services,
     plan: &ScenarioPlan,
     fault: &dyn Fault,
     base_env: &Env,
 ) -> Outcome {
-    let name = plan.name.as_str();
-    let emit = |k: EventKind| svc.sink.emit(Event::scenario(name, k));
     let mut env = base_env.clone();
-    env.scenario = name.to_string();
-    env.run_namespace = scenario_namespace(&svc.namespace_prefix, &svc.run_id, name);
-    let ctx = Ctx { arm: &svc.arm, kube: &svc.kube, env: &env };
-    emit(EventKind::ScenarioStarted {
+    env.scenario = plan.name.clone();
+    env.run_namespace = scenario_namespace(&svc.namespace_prefix, &svc.run_id, &plan.name);
+    let sc = Scenario { svc, plan, fault, env };
+    sc.emit(EventKind::ScenarioStarted {
         fault: fault.kind().into(),
         description: plan.description.clone(),
         tags: plan.tags.clone(),
-        changes: fault.describe(&env),
+        changes: fault.describe(&sc.env),
     });
-    let mut listener = Listener { sink: svc.sink.clone(), scenario: name.to_string() };
-    let mut out = Outcome { verdict: Verdict::Error, restore_failed: false, interrupted: false };
-    let probe_req = |phase: Phase, goal: Goal, deadline: Duration, tag: &str| ProbeRequest {
-        namespace: env.run_namespace.clone(),
-        name: format!("probe-{tag}"),
-        plan: fault.probe(&env, &plan.probe, phase),
-        node_selector: plan.node_selector.clone(),
-        run_id: svc.run_id.clone(),
-        scenario: name.to_string(),
-        goal,
-        deadline,
-    };
-
-    // ---- preflight -----------------------------------------------------------------
-    let mut secrets = fault.probe(&env, &plan.probe, Phase::Baseline).pull_secrets;
-    for s in fault.probe(&env, &plan.probe, Phase::Recovery).pull_secrets {
-        if !secrets.contains(&s) {
-            secrets.push(s);
-        }
-    }
-    let ns_entry = match svc
-        .journal
-        .record(
-            name,
-            fault.kind().as_str(),
-            Undo::DeleteNamespace { namespace: env.run_namespace.clone() },
-        )
-        .await
-    {
-        Ok(id) => id,
-        Err(e) => {
-            let msg = format!("journal: {e}");
-            return finish_error(svc, name, &env, Stage::Preflight, msg, None, out).await;
-        }
-    };
-    let ns_entry = Some(ns_entry);
-    if let Err(e) = svc.prober.prepare(&env.run_namespace, &svc.run_id, &secrets).await {
-        let e = e.to_string();
-        return finish_error(svc, name, &env, Stage::Preflight, e, ns_entry, out).await;
-    }
-    let baseline = svc
-        .prober
-        .probe(
-            probe_req(Phase::Baseline, Goal::Pulls, svc.preflight_deadline, "baseline"),
-            svc.cancel.clone(),
-            &mut listener,
-        )
-        .await;
-    match baseline {
-        Ok(r) if r.end == ProbeEnd::Met => {
-            emit(EventKind::PreflightPassed { baseline_pull: r.elapsed })
-        }
-        Ok(r) if r.end == ProbeEnd::Interrupted => {
-            out.interrupted = true;
-            return finish_error(
-                svc,
-                name,
-                &env,
-                Stage::Preflight,
-                "interrupted".into(),
-                ns_entry,
-                out,
-            )
-            .await;
-        }
-        Ok(r) => {
-            let msg = format!(
-                "baseline probe did not pull within {:?}: {} {}",
-                svc.preflight_deadline,
-                r.observation.waiting_reason.as_deref().unwrap_or("pending"),
-                r.observation.message.as_deref().unwrap_or("")
-            );
-            return finish_error(svc, name, &env, Stage::Preflight, msg, ns_entry, out).await;
-        }
-        Err(e) => {
-            let e = e.to_string();
-            return finish_error(svc, name, &env, Stage::Preflight, e, ns_entry, out).await;
-        }
-    }
-    if fault.masked_by_node_credentials() {
-        let faulted_image = fault.probe(&env, &plan.probe, Phase::Faulted).image;
-        match node_credentials_mask(svc, plan, &env, &faulted_image, &mut listener).await {
-            Ok(None) => {}
-            Ok(Some(message)) => {
-                emit(EventKind::Note { message });
-                cleanup(svc, name, &env, ns_entry).await;
-                out.verdict = Verdict::Skipped;
-                emit(EventKind::ScenarioFinished { verdict: Verdict::Skipped });
-                return out;
-            }
-            Err((interrupted, e)) => {
-                out.interrupted = interrupted;
-                return finish_error(svc, name, &env, Stage::Preflight, e, ns_entry, out).await;
-            }
-        }
-    }
-
-    use crate::alerts::AlertPhase;
-    let mut alerts_ok = check_alerts(svc, plan, &env, AlertPhase::Baseline).await;
-
-    // ---- journal + inject ----------------------------------------------------------
-    let mut journaled: Vec<(u32, Undo)> = Vec::new();
-    let mut stage_error: Option<(Stage, String)> = None;
-    match fault.snapshot(&ctx).await {
-        Err(e) => stage_error = Some((Stage::Inject, format!("snapshot: {e}"))),
-        Ok(snap) => {
-            for u in &snap {
-                match svc.journal.record(name, fault.kind().as_str(), u.clone()).await {
-                    Ok(id) => {
-                        emit(EventKind::Journaled { change: u.describe() });
-                        journaled.push((id, u.clone()));
-                    }
-                    Err(e) => {
-                        stage_error = Some((Stage::Inject, format!("journal: {e}")));
-                        break;
-                    }
-                }
-            }
-            if stage_error.is_none() && *svc.cancel.borrow() {
-                out.interrupted = true;
-                stage_error = Some((Stage::Inject, "interrupted before the injection".into()));
-            }
-            if stage_error.is_none()
-                && let Some(lost) = lease_lost(svc).await
-            {
-                out.interrupted = true;
-                stage_error = Some((Stage::Inject, lost));
-            }
-            if stage_error.is_none() {
-                match fault.inject(&ctx, &snap).await {
-                    Ok(lines) => {
-                        for l in lines {
-                            emit(EventKind::FaultInjected { description: l });
-                        }
-                    }
-                    Err(e) => stage_error = Some((Stage::Inject, e.to_string())),
-                }
-            }
-        }
-    }
-
-    // ---- observe + assert ----------------------------------------------------------
-    let mut verdict = Verdict::Error;
-    if stage_error.is_none() {
-        let injected_at = Instant::now();
-        let r = svc
-            .prober
-            .probe(
-                probe_req(
-                    Phase::Faulted,
-                    Goal::Fails { causes: plan.expect.causes.clone() },
-                    plan.expect.deadline,
-                    "fault",
-                ),
-                svc.cancel.clone(),
-                &mut listener,
-            )
-            .await;
-        match r {
-            Err(e) => stage_error = Some((Stage::Observe, e.to_string())),
-            Ok(r) if r.end == ProbeEnd::Interrupted => {
-                out.interrupted = true;
-                stage_error = Some((Stage::Observe, "interrupted".into()));
-            }
-            Ok(r) => {
-                if r.end == ProbeEnd::Met {
-                    emit(EventKind::FaultEffective {
-                        time_to_effect: injected_at.elapsed(),
-                        observation: r.observation.clone(),
-                    });
-                }
-                let mut failures = plan.expect.check(&r.observation);
-                if r.end == ProbeEnd::Deadline {
-                    failures.insert(
-                        0,
-                        format!(
-                            "the fault did not show within the deadline {:?}",
-                            plan.expect.deadline
-                        ),
-                    );
-                }
-                let passed = failures.is_empty();
-                emit(EventKind::Asserted {
-                    passed,
-                    expected: plan.expect.summary(),
-                    observed: r.observation,
-                    failures,
-                });
-                verdict = if passed { Verdict::Passed } else { Verdict::Failed };
-                if r.end == ProbeEnd::Met {
-                    alerts_ok &= check_alerts(svc, plan, &env, AlertPhase::Faulted).await;
-                }
-            }
-        }
-    }
-    if let Some((stage, e)) = &stage_error {
-        emit(EventKind::ScenarioError { stage: *stage, error: e.clone() });
-    }
-
-    // ---- restore (always) ----------------------------------------------------------
-    let undos = restore(svc, &ctx, &journaled).await;
-    out.restore_failed = undos.iter().any(|u| !u.ok);
-    emit(EventKind::RestoreFinished { undos });
-
-    // ---- recovery ------------------------------------------------------------------
-    if !out.interrupted && !*svc.cancel.borrow() {
-        let r = svc
-            .prober
-            .probe(
-                probe_req(Phase::Recovery, Goal::Pulls, plan.recovery_deadline, "recovery"),
-                svc.cancel.clone(),
-                &mut listener,
-            )
-            .await;
-        let (ok, ttr, error) = match r {
-            Ok(r) if r.end == ProbeEnd::Met => (true, Some(r.elapsed), None),
-            Ok(r) if r.end == ProbeEnd::Interrupted => {
-                out.interrupted = true;
-                (false, None, Some("interrupted".to_string()))
-            }
-            Ok(r) => (
-                false,
-                None,
-                Some(format!(
-                    "a fresh probe did not pull within {:?}: {} {}",
-                    plan.recovery_deadline,
-                    r.observation.waiting_reason.as_deref().unwrap_or("pending"),
-                    r.observation.message.as_deref().unwrap_or("")
-                )),
-            ),
-            Err(e) => (false, None, Some(e.to_string())),
-        };
-        emit(EventKind::RecoveryFinished { ok, time_to_recover: ttr, error });
-        if !ok && verdict == Verdict::Passed {
-            verdict = Verdict::Failed;
-        }
-        if ok {
-            alerts_ok &= check_alerts(svc, plan, &env, AlertPhase::Restored).await;
-        }
-    }
-    if !alerts_ok && verdict == Verdict::Passed {
-        verdict = Verdict::Failed;
-    }
-    if out.interrupted {
-        verdict = Verdict::Error;
-    }
-
-    // ---- cleanup -------------------------------------------------------------------
-    cleanup(svc, name, &env, ns_entry).await;
-    if stage_error.is_some() && verdict != Verdict::Failed {
-        verdict = Verdict::Error;
-    }
-    out.verdict = verdict;
-    emit(EventKind::ScenarioFinished { verdict });
+    let mut ns = NamespaceCleanup::default();
+    let out = sc.stages(&mut ns).await;
+    sc.cleanup(ns).await;
+    sc.emit(EventKind::ScenarioFinished { verdict: out.verdict });
     out
 }
 
-/// Why the run may no longer change the cluster, checked right before each injection: the
-/// renewer notices a lost lease only at its next round, and another process that took the
-/// lease over may be replaying our journal right now.
-async fn lease_lost(svc: &Services) -> Option<String> {
-    let guard = svc.lease.as_ref()?;
-    match super::lease::held_by(&guard.kube, &guard.namespace, &guard.holder).await {
-        Ok(true) => None,
-        Ok(false) => Some("the run lease was taken by another process: not injecting".into()),
-        Err(e) => Some(format!("cannot confirm the run lease before injecting: {e}")),
+/// The scenario's verdict from what its stages found. `asserted` is `None` when a stage
+/// failed before the assertion.
+pub fn judge(asserted: Option<Verdict>, recovered: Recovered, alerts_ok: bool) -> Verdict {
+    match (asserted, recovered) {
+        (None, _) | (_, Recovered::Interrupted) => Verdict::Error,
+        (Some(Verdict::Passed), Recovered::NoPull) => Verdict::Failed,
+        (Some(Verdict::Passed), _) if !alerts_ok => Verdict::Failed,
+        (Some(v), _) => v,
+    }
+}
+
+impl Scenario<'_> {
+    fn emit(&self, k: EventKind) {
+        self.svc.sink.emit(Event::scenario(&self.plan.name, k));
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx { arm: &self.svc.arm, kube: &self.svc.kube, env: &self.env }
+    }
+
+    fn listener(&self) -> Listener {
+        Listener { sink: self.svc.sink.clone(), scenario: self.plan.name.clone() }
+    }
+
+    fn cancelled(&self) -> bool {
+        *self.svc.cancel.borrow()
+    }
+
+    /// Every stage but the namespace cleanup, in order.
+    async fn stages(&self, ns: &mut NamespaceCleanup) -> Outcome {
+        let mut out =
+            Outcome { verdict: Verdict::Error, restore_failed: false, interrupted: false };
+        match self.preflight(ns).await {
+            Ok(Preflight::Ready) => {}
+            Ok(Preflight::Masked(message)) => {
+                self.emit(EventKind::Note { message });
+                out.verdict = Verdict::Skipped;
+                return out;
+            }
+            Err(e) => {
+                out.interrupted = e.interrupted();
+                self.emit(EventKind::ScenarioError {
+                    stage: Stage::Preflight,
+                    error: e.to_string(),
+                });
+                return out;
+            }
+        }
+        let mut alerts_ok = self.check_alerts(AlertPhase::Baseline).await;
+        let mut undos = Undos::default();
+        let asserted = match self.fault_step(&mut undos).await {
+            Ok((verdict, effective)) => {
+                if effective {
+                    alerts_ok &= self.check_alerts(AlertPhase::Faulted).await;
+                }
+                Some(verdict)
+            }
+            Err((stage, e)) => {
+                out.interrupted = e.interrupted();
+                self.emit(EventKind::ScenarioError { stage, error: e.to_string() });
+                None
+            }
+        };
+        // finally: every registered undo, whatever the fault step did
+        out.restore_failed = !self.restore(&undos).await;
+        let recovered = if out.interrupted || self.cancelled() {
+            Recovered::Skipped
+        } else {
+            self.recover().await
+        };
+        match recovered {
+            Recovered::Pulls => alerts_ok &= self.check_alerts(AlertPhase::Restored).await,
+            Recovered::Interrupted => out.interrupted = true,
+            Recovered::NoPull | Recovered::Skipped => {}
+        }
+        out.verdict =
+            if out.interrupted { Verdict::Error } else { judge(asserted, recovered, alerts_ok) };
+        out
+    }
+
+    /// inject → observe → assert: the verdict of the assertion and whether the fault
+    /// showed, or the stage that failed. Undos are registered in `undos` as they are
+    /// journaled, so the caller restores whatever got that far.
+    async fn fault_step(&self, undos: &mut Undos) -> Result<(Verdict, bool), (Stage, StageError)> {
+        self.inject(undos).await.map_err(|e| (Stage::Inject, e))?;
+        let observed = self.observe().await.map_err(|e| (Stage::Observe, e))?;
+        Ok((self.assert(&observed), observed.effective))
+    }
+
+    fn probe_request(
+        &self,
+        phase: Phase,
+        goal: Goal,
+        deadline: Duration,
+        tag: &str,
+    ) -> ProbeRequest {
+        ProbeRequest {
+            namespace: self.env.run_namespace.clone(),
+            name: format!("probe-{tag}"),
+            plan: self.fault.probe(&self.env, &self.plan.probe, phase),
+            node_selector: self.plan.node_selector.clone(),
+            run_id: self.svc.run_id.clone(),
+            scenario: self.plan.name.clone(),
+            goal,
+            deadline,
+        }
+    }
+
+    async fn probe(&self, req: ProbeRequest) -> Result<ProbeResult, ProbeError> {
+        self.svc.prober.probe(req, self.svc.cancel.clone(), &mut self.listener()).await
+    }
+
+    /// Preflight: journal the probe namespace (registering its cleanup) before creating
+    /// it, copy the pull secrets into it, probe the baseline, and check that node
+    /// credentials do not mask a pull-secret fault.
+    async fn preflight(&self, ns: &mut NamespaceCleanup) -> Result<Preflight, StageError> {
+        let undo = Undo::DeleteNamespace { namespace: self.env.run_namespace.clone() };
+        let id = self
+            .svc
+            .journal
+            .record(&self.plan.name, self.fault.kind().as_str(), undo)
+            .await
+            .map_err(StageError::Journal)?;
+        ns.0 = Some(id);
+        let secrets = self.pull_secrets();
+        self.svc.prober.prepare(&self.env.run_namespace, &self.svc.run_id, &secrets).await?;
+        let deadline = self.svc.preflight_deadline;
+        let r = self
+            .probe(self.probe_request(Phase::Baseline, Goal::Pulls, deadline, "baseline"))
+            .await?;
+        match r.end {
+            ProbeEnd::Met => self.emit(EventKind::PreflightPassed { baseline_pull: r.elapsed }),
+            ProbeEnd::Interrupted => return Err(StageError::Interrupted),
+            ProbeEnd::Deadline => {
+                return Err(StageError::no_pull("baseline probe", deadline, &r.observation));
+            }
+        }
+        if !self.fault.masked_by_node_credentials() {
+            return Ok(Preflight::Ready);
+        }
+        let faulted_image = self.fault.probe(&self.env, &self.plan.probe, Phase::Faulted).image;
+        Ok(match self.node_credentials_mask(&faulted_image).await? {
+            Some(note) => Preflight::Masked(note),
+            None => Preflight::Ready,
+        })
+    }
+
+    /// The pull secrets the baseline and recovery probes name.
+    fn pull_secrets(&self) -> Vec<String> {
+        let mut secrets =
+            self.fault.probe(&self.env, &self.plan.probe, Phase::Baseline).pull_secrets;
+        for s in self.fault.probe(&self.env, &self.plan.probe, Phase::Recovery).pull_secrets {
+            if !secrets.contains(&s) {
+                secrets.push(s);
+            }
+        }
+        secrets
+    }
+
+    /// Inject: snapshot what the fault changes, journal every undo (registering it in
+    /// `undos`), and only then — the run not cancelled, its lease still ours — change the
+    /// target.
+    async fn inject(&self, undos: &mut Undos) -> Result<(), StageError> {
+        let snapshot = self.fault.snapshot(&self.ctx()).await.map_err(StageError::Snapshot)?;
+        for u in &snapshot {
+            let id = self
+                .svc
+                .journal
+                .record(&self.plan.name, self.fault.kind().as_str(), u.clone())
+                .await
+                .map_err(StageError::Journal)?;
+            self.emit(EventKind::Journaled { change: u.describe() });
+            undos.register(id, u.clone());
+        }
+        if self.cancelled() {
+            return Err(StageError::InterruptedBeforeInjection);
+        }
+        self.confirm_lease().await?;
+        let lines = self.fault.inject(&self.ctx(), &snapshot).await.map_err(StageError::Inject)?;
+        for description in lines {
+            self.emit(EventKind::FaultInjected { description });
+        }
+        Ok(())
+    }
+
+    /// Why the run may no longer change the cluster, checked right before each injection:
+    /// the renewer notices a lost lease only at its next round, and another process that
+    /// took the lease over may be replaying our journal right now.
+    async fn confirm_lease(&self) -> Result<(), StageError> {
+        let Some(guard) = self.svc.lease.as_ref() else { return Ok(()) };
+        match super::lease::held_by(&guard.kube, &guard.namespace, &guard.holder).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(StageError::LeaseLost),
+            Err(e) => Err(StageError::LeaseUnconfirmed(e)),
+        }
+    }
+
+    /// Observe: re-probe with the fault's probe until the expected failure shows or the
+    /// deadline passes.
+    async fn observe(&self) -> Result<Observed, StageError> {
+        let expect = &self.plan.expect;
+        let goal = Goal::Fails { causes: expect.causes.clone() };
+        let injected_at = Instant::now();
+        let r =
+            self.probe(self.probe_request(Phase::Faulted, goal, expect.deadline, "fault")).await?;
+        match r.end {
+            ProbeEnd::Interrupted => Err(StageError::Interrupted),
+            ProbeEnd::Met => {
+                self.emit(EventKind::FaultEffective {
+                    time_to_effect: injected_at.elapsed(),
+                    observation: r.observation.clone(),
+                });
+                Ok(Observed { effective: true, observation: r.observation })
+            }
+            ProbeEnd::Deadline => Ok(Observed { effective: false, observation: r.observation }),
+        }
+    }
+
+    /// Assert: the observation against the expectation, one line per unmet part.
+    fn assert(&self, observed: &Observed) -> Verdict {
+        let expect = &self.plan.expect;
+        let mut failures = expect.check(&observed.observation);
+        if !observed.effective {
+            failures.insert(
+                0,
+                format!("the fault did not show within the deadline {:?}", expect.deadline),
+            );
+        }
+        let passed = failures.is_empty();
+        self.emit(EventKind::Asserted {
+            passed,
+            expected: expect.summary(),
+            observed: observed.observation.clone(),
+            failures,
+        });
+        if passed { Verdict::Passed } else { Verdict::Failed }
+    }
+
+    /// Restore: apply every registered undo (see [`restore`]); `true` when all held.
+    async fn restore(&self, undos: &Undos) -> bool {
+        let outcomes = restore(self.svc, &self.ctx(), undos).await;
+        let ok = outcomes.iter().all(|u| u.ok);
+        self.emit(EventKind::RestoreFinished { undos: outcomes });
+        ok
+    }
+
+    /// Recover: a fresh probe with the scenario's own probe must pull again.
+    async fn recover(&self) -> Recovered {
+        let deadline = self.plan.recovery_deadline;
+        let r = self
+            .probe(self.probe_request(Phase::Recovery, Goal::Pulls, deadline, "recovery"))
+            .await;
+        let (recovered, time_to_recover, error) = match r {
+            Ok(r) if r.end == ProbeEnd::Met => (Recovered::Pulls, Some(r.elapsed), None),
+            Ok(r) if r.end == ProbeEnd::Interrupted => {
+                (Recovered::Interrupted, None, Some(StageError::Interrupted))
+            }
+            Ok(r) => (
+                Recovered::NoPull,
+                None,
+                Some(StageError::no_pull("a fresh probe", deadline, &r.observation)),
+            ),
+            Err(e) => (Recovered::NoPull, None, Some(e.into())),
+        };
+        self.emit(EventKind::RecoveryFinished {
+            ok: recovered == Recovered::Pulls,
+            time_to_recover,
+            error: error.map(|e| e.to_string()),
+        });
+        recovered
+    }
+
+    /// Check the scenario's alerts that apply to `phase`.
+    async fn check_alerts(&self, phase: AlertPhase) -> bool {
+        check_alerts(self.svc, self.plan, &self.env, phase).await
+    }
+
+    /// Cleanup: delete the probe namespace and mark its journal entry. The delete is
+    /// tried even when journaling it failed: the namespace may exist all the same.
+    async fn cleanup(&self, ns: NamespaceCleanup) {
+        let svc = self.svc;
+        let r = svc.prober.cleanup(&self.env.run_namespace).await;
+        if let Some(id) = ns.0 {
+            let (state, err) = match &r {
+                Ok(()) => (EntryState::Done, None),
+                Err(e) => (EntryState::Failed, Some(e.to_string())),
+            };
+            if let Err(e) = svc.journal.mark(id, state, err).await {
+                tracing::warn!(error = %e, "journal update failed");
+            }
+        }
+        if let Err(e) = r {
+            self.emit(EventKind::ScenarioError { stage: Stage::Cleanup, error: e.to_string() });
+        }
+    }
+
+    /// Whether node credentials mask a pull-secret fault on this target: probe `image`
+    /// with only a deliberately bogus pull secret for its registry. `Some(note)` when the
+    /// image still pulls (the scenario cannot show its fault here), `None` when the pull
+    /// fails as a pull-secret fault needs.
+    async fn node_credentials_mask(&self, image: &str) -> Result<Option<String>, StageError> {
+        let Some(host) = image_host(image) else { return Ok(None) };
+        let svc = self.svc;
+        let namespace = &self.env.run_namespace;
+        let secret = crate::clients::kube::docker_config_secret(
+            BOGUS_PULL_SECRET,
+            host,
+            "acr-chaos-bogus",
+            "acr-chaos-deliberately-wrong-password",
+            &svc.run_id,
+        );
+        svc.kube
+            .put_secret(namespace, &secret)
+            .await
+            .map_err(|source| StageError::BogusSecret { namespace: namespace.clone(), source })?;
+        let req = ProbeRequest {
+            namespace: namespace.clone(),
+            name: "probe-masking".into(),
+            plan: ProbePlan {
+                image: image.to_string(),
+                pull_secrets: vec![BOGUS_PULL_SECRET.into()],
+            },
+            node_selector: self.plan.node_selector.clone(),
+            run_id: svc.run_id.clone(),
+            scenario: self.plan.name.clone(),
+            goal: Goal::Settles,
+            deadline: svc.preflight_deadline,
+        };
+        let r = self.probe(req).await?;
+        match r.end {
+            ProbeEnd::Interrupted => Err(StageError::Interrupted),
+            ProbeEnd::Met if r.observation.waiting_reason.is_none() => Ok(Some(format!(
+                "the cluster pulls {host} with its node identity, so a pull-secret fault cannot break pulls there \
+                 (a probe of {image} with a bogus pull secret still pulled); point the scenario's probe image \
+                 (a target probeImages alias) at a registry the cluster is not attached to"
+            ))),
+            // it failed (or never settled): the fault's own probe decides
+            _ => Ok(None),
+        }
     }
 }
 
@@ -471,63 +660,14 @@ pub fn image_host(image: &str) -> Option<&str> {
     (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
 }
 
-/// Whether node credentials mask a pull-secret fault on this target: probe `image` with
-/// only a deliberately bogus pull secret for its registry. `Ok(Some(note))` when the
-/// image still pulls (the scenario cannot show its fault here), `Ok(None)` when the pull
-/// fails as a pull-secret fault needs, `Err((interrupted, error))` otherwise.
-async fn node_credentials_mask(
-    svc: &Services,
-    plan: &ScenarioPlan,
-    env: &Env,
-    image: &str,
-    listener: &mut Listener,
-) -> Result<Option<String>, (bool, String)> {
-    let Some(host) = image_host(image) else { return Ok(None) };
-    let secret = crate::clients::kube::docker_config_secret(
-        BOGUS_PULL_SECRET,
-        host,
-        "acr-chaos-bogus",
-        "acr-chaos-deliberately-wrong-password",
-        &svc.run_id,
-    );
-    svc.kube.put_secret(&env.run_namespace, &secret).await.map_err(|e| {
-        (false, format!("create Secret {}/{BOGUS_PULL_SECRET}: {e}", env.run_namespace))
-    })?;
-    let req = ProbeRequest {
-        namespace: env.run_namespace.clone(),
-        name: "probe-masking".into(),
-        plan: ProbePlan { image: image.to_string(), pull_secrets: vec![BOGUS_PULL_SECRET.into()] },
-        node_selector: plan.node_selector.clone(),
-        run_id: svc.run_id.clone(),
-        scenario: plan.name.clone(),
-        goal: Goal::Settles,
-        deadline: svc.preflight_deadline,
-    };
-    let r = svc
-        .prober
-        .probe(req, svc.cancel.clone(), listener)
-        .await
-        .map_err(|e| (false, e.to_string()))?;
-    match r.end {
-        ProbeEnd::Interrupted => Err((true, "interrupted".into())),
-        ProbeEnd::Met if r.observation.waiting_reason.is_none() => Ok(Some(format!(
-            "the cluster pulls {host} with its node identity, so a pull-secret fault cannot break pulls there \
-             (a probe of {image} with a bogus pull secret still pulled); point the scenario's probe image \
-             (a target probeImages alias) at a registry the cluster is not attached to"
-        ))),
-        // it failed (or never settled): the fault's own probe decides
-        _ => Ok(None),
-    }
-}
-
 /// Apply every journaled undo of a scenario in reverse order; a failing undo does not
 /// stop the others. Each applied undo is checked, and retried through transient failures
 /// until the restore deadline. Interruptions do not cut a restore short.
-pub async fn restore(svc: &Services, ctx: &Ctx<'_>, journaled: &[(u32, Undo)]) -> Vec<UndoOutcome> {
+pub async fn restore(svc: &Services, ctx: &Ctx<'_>, undos: &Undos) -> Vec<UndoOutcome> {
     let mut outcomes = Vec::new();
     let until = Instant::now() + svc.restore_deadline;
-    for (id, u) in journaled.iter().rev() {
-        let retrying = |e: &faults::FaultError, wait: Duration| {
+    for (id, u) in undos.in_restore_order() {
+        let retrying = |e: &FaultError, wait: Duration| {
             svc.sink.emit(Event::scenario(
                 &ctx.env.scenario,
                 EventKind::Note {
@@ -550,19 +690,14 @@ pub async fn restore(svc: &Services, ctx: &Ctx<'_>, journaled: &[(u32, Undo)]) -
 
 /// Check the scenario's alerts that apply to `phase`; emits one event per check. Returns
 /// whether all checked ones passed (alerts whose endpoint is missing are skipped).
-async fn check_alerts(
-    svc: &Services,
-    plan: &ScenarioPlan,
-    env: &Env,
-    phase: crate::alerts::AlertPhase,
-) -> bool {
+async fn check_alerts(svc: &Services, plan: &ScenarioPlan, env: &Env, phase: AlertPhase) -> bool {
     let Some(ctx) = &svc.alerts else { return true };
     if plan.alerts.is_empty() {
         return true;
     }
     let ctx = ctx.for_scenario(&plan.name, &env.run_namespace);
     let (ok, skipped) = crate::alerts::connect::checkable(&ctx, &plan.alerts);
-    if phase == crate::alerts::AlertPhase::Faulted {
+    if phase == AlertPhase::Faulted {
         for message in skipped {
             svc.sink.emit(Event::scenario(&plan.name, EventKind::Note { message }));
         }
@@ -577,45 +712,36 @@ async fn check_alerts(
     all
 }
 
-/// Delete the probe namespace and mark its journal entry.
-async fn cleanup(svc: &Services, name: &str, env: &Env, ns_entry: Option<u32>) {
-    let r = svc.prober.cleanup(&env.run_namespace).await;
-    if let Some(id) = ns_entry {
-        let (state, err) = match &r {
-            Ok(()) => (EntryState::Done, None),
-            Err(e) => (EntryState::Failed, Some(e.to_string())),
-        };
-        if let Err(e) = svc.journal.mark(id, state, err).await {
-            tracing::warn!(error = %e, "journal update failed");
-        }
-    }
-    if let Err(e) = r {
-        svc.sink.emit(Event::scenario(
-            name,
-            EventKind::ScenarioError { stage: Stage::Cleanup, error: e.to_string() },
-        ));
-    }
-}
-
-async fn finish_error(
-    svc: &Services,
-    name: &str,
-    env: &Env,
-    stage: Stage,
-    error: String,
-    ns_entry: Option<u32>,
-    mut out: Outcome,
-) -> Outcome {
-    svc.sink.emit(Event::scenario(name, EventKind::ScenarioError { stage, error }));
-    cleanup(svc, name, env, ns_entry).await;
-    out.verdict = Verdict::Error;
-    svc.sink.emit(Event::scenario(name, EventKind::ScenarioFinished { verdict: Verdict::Error }));
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::image_host;
+    use super::{Recovered, Undos, Verdict, image_host, judge};
+    use crate::faults::Undo;
+
+    #[test]
+    fn verdicts_from_the_stages() {
+        use Recovered::{Interrupted, NoPull, Pulls};
+        use Verdict::{Error, Failed, Passed};
+        // a stage failed before the assertion: an error, whatever followed
+        assert_eq!(judge(None, Pulls, true), Error);
+        assert_eq!(judge(Some(Passed), Pulls, true), Passed);
+        assert_eq!(judge(Some(Passed), NoPull, true), Failed);
+        assert_eq!(judge(Some(Passed), Pulls, false), Failed, "a missed alert fails it");
+        assert_eq!(judge(Some(Passed), Interrupted, true), Error);
+        // a signal after the assertion skips recovery but keeps the verdict
+        assert_eq!(judge(Some(Passed), Recovered::Skipped, true), Passed);
+        assert_eq!(judge(Some(Failed), Pulls, true), Failed);
+        assert_eq!(judge(Some(Failed), NoPull, false), Failed);
+    }
+
+    #[test]
+    fn undos_restore_latest_first() {
+        let mut u = Undos::default();
+        for (id, ns) in [(1, "a"), (2, "b"), (3, "c")] {
+            u.register(id, Undo::DeleteNamespace { namespace: ns.into() });
+        }
+        let ids: Vec<u32> = u.in_restore_order().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [3, 2, 1]);
+    }
 
     #[test]
     fn image_hosts() {
