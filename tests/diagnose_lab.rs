@@ -163,7 +163,7 @@ async fn diagnose_names_cause_and_fix_for_each_builtin_fault() {
     let (cluster, cluster_rg) = diagnose::arm_name_rg(&facts.cluster_id);
     let (nsg, nsg_rg) = diagnose::arm_name_rg(&facts.nsg_id);
     let (hub_user, hub_pass) = {
-        let st = lab.state.read();
+        let st = lab.state().read();
         (st.world.private_registry.username.clone(), st.world.private_registry.password.clone())
     };
     use acr_chaos::faults::{

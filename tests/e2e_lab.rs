@@ -204,7 +204,7 @@ async fn sigint_mid_scenario_restores_and_exits_130() {
         .spawn()
         .unwrap();
     wait_for("the firewall", Duration::from_secs(60), || {
-        e.lab.state.read().effective_registry_network().network_rule_set.default_action == "Deny"
+        e.lab.state().read().effective_registry_network().network_rule_set.default_action == "Deny"
     })
     .await;
     let pid = run.id().to_string();
@@ -229,7 +229,7 @@ async fn ten_percent_transient_arm_failures_still_pass_and_leave_nothing_behind(
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = e.child(&a).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    e.lab.knobs.clear_all();
+    e.lab.knobs().clear_all();
     assert_eq!(snapshot(&e).await, before, "nothing left behind");
     assert_no_secret("reports", &all_text(&e.dir.path().join("reports")));
 }

@@ -211,7 +211,7 @@ fn assert_refused(lab: &acr_chaos_lab::Lab, work: &Path, spec: &RunnerSpec, need
 /// Role assignments, registry network, NSG rules, namespaces and journal objects.
 fn changes_snapshot(lab: &acr_chaos_lab::Lab) -> String {
     use acr_chaos_lab::kube::Kind;
-    let st = lab.state.read();
+    let st = lab.state().read();
     let mut ras: Vec<String> = st
         .live_role_assignments()
         .filter(|a| !a.description.as_deref().unwrap_or("").starts_with("acr-chaos lab runner"))

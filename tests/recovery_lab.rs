@@ -190,7 +190,7 @@ async fn sighup_restores_and_a_second_signal_does_not_abandon_the_restore() {
     let before = snapshot(&e).await;
     let run = spawn(e.child(&["run", &scenario("registry-firewall-deny"), "--quiet"]));
     wait_for("the firewall", Duration::from_secs(60), || {
-        e.lab.state.read().effective_registry_network().network_rule_set.default_action == "Deny"
+        e.lab.state().read().effective_registry_network().network_rule_set.default_action == "Deny"
     })
     .await;
     signal(&run, "-HUP");
@@ -238,10 +238,13 @@ async fn transient_failures_during_the_restore_are_waited_out() {
     wait_event(&e.dir.path().join("r"), "asserted").await;
     // more throttled answers than the ARM client retries on its own, and a Kubernetes API
     // that drops connections
-    e.lab.knobs.set("arm", Knob::next(Fault::TooManyRequests { retry_after_secs: 1 }, 10)).unwrap();
-    e.lab.knobs.set("kube", Knob::next(Fault::DropConnection, 4)).unwrap();
+    e.lab
+        .knobs()
+        .set("arm", Knob::next(Fault::TooManyRequests { retry_after_secs: 1 }, 10))
+        .unwrap();
+    e.lab.knobs().set("kube", Knob::next(Fault::DropConnection, 4)).unwrap();
     let out = run.wait_with_output().unwrap();
-    e.lab.knobs.clear_all();
+    e.lab.knobs().clear_all();
     let summary = lab_support::all_text(&e.dir.path().join("r"));
     assert_eq!(out.status.code(), Some(0), "{}\n{summary}", text(&out));
     assert_eq!(snapshot(&e).await, before);
@@ -261,10 +264,10 @@ async fn what_cannot_be_restored_stays_pending_everywhere_and_exits_3() {
     );
     let run = spawn(cmd);
     wait_event(&e.dir.path().join("r"), "asserted").await;
-    e.lab.knobs.set("arm", Knob::probability(Fault::ServerError, 1.0)).unwrap();
+    e.lab.knobs().set("arm", Knob::probability(Fault::ServerError, 1.0)).unwrap();
     let out = run.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    e.lab.knobs.clear_all();
+    e.lab.knobs().clear_all();
 
     let local: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(local_journal(e.dir.path())).unwrap())

@@ -25,6 +25,7 @@ use crate::world::World;
 
 mod facts;
 mod runner;
+mod seed;
 mod support;
 mod team;
 pub use facts::{LabFacts, LabLogin};
@@ -66,6 +67,12 @@ pub enum LabError {
     Kubelet(#[from] crate::kubelet::KubeletError),
     #[error(transparent)]
     Monitoring(#[from] crate::monitoring::MonitoringError),
+    #[error("seeding {what}: {source}")]
+    Seed {
+        what: String,
+        #[source]
+        source: crate::kube::ApiError,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
@@ -466,14 +473,16 @@ impl LabBuilder {
 /// A running lab. Dropping it stops every server and child process.
 pub struct Lab {
     /// The emulated Azure world (mutable at run time, as ARM does).
-    pub state: SharedState,
+    pub(crate) state: SharedState,
     /// Transient-failure knobs (also at `POST /_lab/knobs` on the ARM endpoint).
-    pub knobs: Knobs,
+    #[cfg_attr(not(feature = "testing"), expect(dead_code, reason = "read by tests only"))]
+    pub(crate) knobs: Knobs,
     ca: LabCa,
     ca_path: PathBuf,
     state_dir: PathBuf,
     login_server: String,
     hub_host: String,
+    #[cfg_attr(not(feature = "testing"), expect(dead_code, reason = "read by tests only"))]
     acr_signer: Arc<TokenSigner>,
     // Field order = drop order: kubelet, containerd, then the registries, then servers.
     monitoring: Option<crate::monitoring::Monitoring>,
@@ -504,6 +513,18 @@ impl std::fmt::Debug for Lab {
 }
 
 impl Lab {
+    /// The emulated Azure world, for tests that look behind the APIs.
+    #[cfg(feature = "testing")]
+    pub fn state(&self) -> &SharedState {
+        &self.state
+    }
+
+    /// Transient-failure knobs (also at `POST /_lab/knobs` on the ARM endpoint).
+    #[cfg(feature = "testing")]
+    pub fn knobs(&self) -> &Knobs {
+        &self.knobs
+    }
+
     pub fn builder() -> LabBuilder {
         LabBuilder::default()
     }
@@ -519,6 +540,7 @@ impl Lab {
     pub fn ca_path(&self) -> &Path {
         &self.ca_path
     }
+    #[cfg(feature = "testing")]
     pub fn ca(&self) -> &LabCa {
         &self.ca
     }
@@ -582,21 +604,26 @@ impl Lab {
         self.registry.pid().into_iter().chain(self.hub_registry.pid()).chain(team).collect()
     }
     /// The ACR token signer (issue tokens in tests and benches).
+    #[cfg(feature = "testing")]
     pub fn acr_signer(&self) -> &TokenSigner {
         &self.acr_signer
     }
     /// The Kubernetes API emulator, its store, metrics endpoint and kubeconfig.
+    #[cfg(feature = "testing")]
     pub fn kube(&self) -> &crate::kube::LabKube {
         &self.kube
     }
+    #[cfg(feature = "testing")]
     pub fn containerd(&self) -> Option<&Containerd> {
         self.containerd.as_ref()
     }
     /// Prometheus + Alertmanager, when started with `monitoring(true)`.
+    #[cfg(feature = "testing")]
     pub fn monitoring(&self) -> Option<&crate::monitoring::Monitoring> {
         self.monitoring.as_ref()
     }
     /// The kubelet emulator, when started with `with_kubelet(true)`.
+    #[cfg(feature = "testing")]
     pub fn kubelet(&self) -> Option<&crate::kubelet::Kubelet> {
         self.kubelet.as_ref()
     }

@@ -22,6 +22,7 @@ pub enum NftError {
 }
 
 /// Whether the `nft` binary can be run.
+#[cfg(feature = "testing")]
 pub fn nft_available() -> bool {
     Command::new("nft")
         .arg("--version")
@@ -50,10 +51,6 @@ impl NftTable {
             "add table inet {name}\nadd chain inet {name} output {{ type filter hook output priority 0; policy accept; }}\n"
         ))?;
         Ok(Self { name, blocked: Vec::new() })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// Ports currently dropped.

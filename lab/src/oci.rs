@@ -42,6 +42,10 @@ pub struct Image {
     pub config: Bytes,
     pub config_digest: String,
     pub manifest: Bytes,
+    #[cfg_attr(
+        not(feature = "testing"),
+        expect(dead_code, reason = "read by the classifier's capture program (tests/data)")
+    )]
     pub manifest_digest: String,
 }
 

@@ -57,7 +57,6 @@ pub struct Registry {
     child: Option<Child>,
     addr: SocketAddr,
     log: PathBuf,
-    dir: PathBuf,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
@@ -123,7 +122,7 @@ impl Registry {
             .process_group(0);
         crate::child::die_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(io_err(&bin))?;
-        let mut me = Registry { child: Some(child), addr, log, dir: cfg.dir.clone() };
+        let mut me = Registry { child: Some(child), addr, log };
         me.wait_ready(cfg.start_timeout).await?;
         Ok(me)
     }
@@ -183,15 +182,6 @@ impl Registry {
         self.addr
     }
 
-    /// The registry's log file.
-    pub fn log_path(&self) -> &Path {
-        &self.log
-    }
-
-    /// The directory holding config and storage.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 
     /// The child's pid.
     pub fn pid(&self) -> Option<u32> {

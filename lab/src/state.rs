@@ -21,7 +21,7 @@ use crate::world::{NetworkRuleSet, Principal, TokenPassword, World, roles};
 mod registries;
 mod role_definitions;
 pub use role_definitions::{
-    CustomRoleSpec, Permission, RoleDefinition, action_matches, builtin_roles,
+    CustomRoleSpec, Permission, RoleDefinition, builtin_roles,
 };
 
 /// The state every lab server shares.

@@ -304,7 +304,7 @@ async fn firewall_bodies_knobs_and_short_lifetimes() {
         http.get(&token_url).basic_auth(TOKEN_NAME, Some(TOKEN_PASSWORD)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     // Dropped connection on the registry path.
-    lab.knobs
+    lab.knobs()
         .set(
             "registry",
             acr_chaos_lab::knobs::Knob::next(acr_chaos_lab::knobs::Fault::DropConnection, 1),

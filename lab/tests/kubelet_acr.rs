@@ -80,7 +80,7 @@ async fn acr_detach_turns_pulls_into_401_backoff() {
         .expect("lab starts");
     let ctd = lab.containerd().expect("containerd on");
     let (client_id, tenant) = {
-        let st = lab.state.read();
+        let st = lab.state().read();
         (st.world.cluster.kubelet_identity.client_id.clone(), st.world.tenant_id.clone())
     };
     let login = lab.login_server().to_string();
@@ -107,7 +107,7 @@ async fn acr_detach_turns_pulls_into_401_backoff() {
     let store = Store::new();
     let ns = "acr-e2e";
     store.create(&Kind::Namespace, None, json!({"metadata": {"name": ns}})).unwrap();
-    let mut cfg = KubeletConfig::for_world(&lab.state.read().world);
+    let mut cfg = KubeletConfig::for_world(&lab.state().read().world);
     cfg.time_scale = SCALE;
     cfg.credential_provider = Some(provider);
     let _kubelet = Kubelet::start(store.clone(), ctd.cri().await.unwrap(), cfg).unwrap();
@@ -145,7 +145,7 @@ async fn acr_detach_turns_pulls_into_401_backoff() {
 
     // Detach: delete the kubelet identity's AcrPull assignment.
     {
-        let mut st = lab.state.write();
+        let mut st = lab.state().write();
         let oid = st.world.cluster.kubelet_identity.object_id.clone();
         let now = st.clock.now();
         let mut n = 0;
@@ -275,7 +275,7 @@ async fn failing_credential_provider_falls_back_to_anonymous_pull() {
     let store = Store::new();
     let ns = "acr-anon";
     store.create(&Kind::Namespace, None, json!({"metadata": {"name": ns}})).unwrap();
-    let mut cfg = KubeletConfig::for_world(&lab.state.read().world);
+    let mut cfg = KubeletConfig::for_world(&lab.state().read().world);
     cfg.time_scale = SCALE;
     cfg.credential_provider = Some(provider);
     let _kubelet =

@@ -73,7 +73,7 @@ async fn lab_with_kubelet_pulls_acr_and_private_hub_images() {
 
     // Private repository on the hub registry, no secret: the registry refuses the pull.
     let (hub, user, password, repo) = {
-        let st = lab.state.read();
+        let st = lab.state().read();
         let p = &st.world.private_registry;
         (p.host.clone(), p.username.clone(), p.password.clone(), p.images[0].clone())
     };

@@ -28,7 +28,7 @@ struct Node {
 }
 
 fn provider(lab: &Lab) -> AcrCredentialProvider {
-    let st = lab.state.read();
+    let st = lab.state().read();
     AcrCredentialProvider {
         match_images: vec!["*.azurecr.io".into()],
         imds_url: format!("{}/metadata/identity/oauth2/token", lab.authority_host()),
@@ -42,7 +42,7 @@ fn provider(lab: &Lab) -> AcrCredentialProvider {
 async fn node(lab: &Lab, profile: &'static str) -> Node {
     let store = Store::new();
     store.create(&Kind::Namespace, None, json!({"metadata": {"name": NS}})).unwrap();
-    let mut cfg = KubeletConfig::for_world(&lab.state.read().world);
+    let mut cfg = KubeletConfig::for_world(&lab.state().read().world);
     cfg.time_scale = SCALE;
     cfg.profile = KubeletProfile::named(profile).unwrap().clone();
     cfg.credential_provider = Some(provider(lab));
@@ -89,7 +89,7 @@ async fn pull_failure(n: &Node, name: &str, image: &str) -> Seen {
 }
 
 fn detach(lab: &Lab) {
-    let mut st = lab.state.write();
+    let mut st = lab.state().write();
     let oid = st.world.cluster.kubelet_identity.object_id.clone();
     let now = st.clock.now();
     for a in st.role_assignments.iter_mut() {

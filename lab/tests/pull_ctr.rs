@@ -121,7 +121,7 @@ async fn firewall_missing_tag_and_token_expiry() {
 
     // Expired token password → oauth 401; undo → success.
     let past = chrono::Utc::now() - chrono::Duration::hours(1);
-    lab.state.write().token_mut(TOKEN_NAME).unwrap().passwords[0].expiry = Some(past);
+    lab.state().write().token_mut(TOKEN_NAME).unwrap().passwords[0].expiry = Some(past);
     expect_pull_error(
         &lab,
         &image,
@@ -129,10 +129,10 @@ async fn firewall_missing_tag_and_token_expiry() {
         &["failed to fetch oauth token", "401 Unauthorized"],
     )
     .await;
-    lab.state.write().token_mut(TOKEN_NAME).unwrap().passwords[0].expiry = None;
+    lab.state().write().token_mut(TOKEN_NAME).unwrap().passwords[0].expiry = None;
     expect_pull_ok(&lab, &image, Some(&token_user)).await;
     // Disabled token → oauth 401; re-enabled → success.
-    lab.state.write().token_mut(TOKEN_NAME).unwrap().status = "disabled".into();
+    lab.state().write().token_mut(TOKEN_NAME).unwrap().status = "disabled".into();
     expect_pull_error(
         &lab,
         &image,
@@ -140,7 +140,7 @@ async fn firewall_missing_tag_and_token_expiry() {
         &["failed to fetch oauth token", "401 Unauthorized"],
     )
     .await;
-    lab.state.write().token_mut(TOKEN_NAME).unwrap().status = "enabled".into();
+    lab.state().write().token_mut(TOKEN_NAME).unwrap().status = "enabled".into();
     expect_pull_ok(&lab, &image, Some(&token_user)).await;
     lab.stop().await;
 }
@@ -153,7 +153,7 @@ async fn private_hub_needs_credentials() {
     let tmp = tempfile::tempdir().unwrap();
     let lab = start(tmp.path(), true).await;
     let (user, password, image) = {
-        let st = lab.state.read();
+        let st = lab.state().read();
         let p = &st.world.private_registry;
         (p.username.clone(), p.password.clone(), format!("{}/{}", p.host, p.images[0]))
     };
@@ -181,7 +181,7 @@ async fn nsg_deny_times_out_and_undo_restores() {
     let image = acr_ref(&lab, "probe/hello:latest");
     let token_user = format!("{TOKEN_NAME}:{TOKEN_PASSWORD}");
     let arm = arm_token(&lab, &http).await;
-    let nsg_id = lab.state.read().world.nsg_id();
+    let nsg_id = lab.state().read().world.nsg_id();
     let rule = format!(
         "{}{nsg_id}/securityRules/acr-chaos-deny-acr?api-version=2025-05-01",
         lab.arm_endpoint()

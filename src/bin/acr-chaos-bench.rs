@@ -124,11 +124,7 @@ async fn bench_lab() -> Value {
     let mut error = None;
     for i in 0..3 {
         let t = Instant::now();
-        match acr_chaos_lab::lab::Lab::builder()
-            .state_dir(dir.join(format!("lab{i}")))
-            .start()
-            .await
-        {
+        match acr_chaos_lab::Lab::builder().state_dir(dir.join(format!("lab{i}"))).start().await {
             Ok(lab) => {
                 startups.push(ms(t.elapsed()));
                 lab.stop().await;
@@ -140,7 +136,7 @@ async fn bench_lab() -> Value {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let grants = acr_chaos_lab::acr::bench_token_grants(20_000).await;
+    let grants = acr_chaos_lab::bench::acr_token_grants(20_000).await;
     let best = startups.iter().copied().fold(f64::INFINITY, f64::min);
     json!({
         "startupMs": startups,
@@ -157,7 +153,7 @@ async fn bench_lab() -> Value {
 async fn bench_kube() -> Value {
     // Watch latency p50/p99, get/list requests per second and memory with 1,000 pods
     // (issue 4, "Done when"): figures from the lab's API emulator over HTTPS.
-    match acr_chaos_lab::kube::bench::bench(1000).await {
+    match acr_chaos_lab::bench::kube_api(1000).await {
         Ok(v) => v["kube_api"].clone(),
         Err(e) => json!({"error": e.to_string()}),
     }

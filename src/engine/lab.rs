@@ -168,7 +168,7 @@ fn monitoring_endpoints(f: &LabFacts) -> String {
 /// Whether the lab can run Prometheus + Alertmanager (Debian packages installed); alert
 /// assertions are skipped with a warning otherwise.
 pub fn monitoring_available() -> bool {
-    use acr_chaos_lab::monitoring::{ALERTMANAGER_BIN, PROMETHEUS_BIN};
+    use acr_chaos_lab::{ALERTMANAGER_BIN, PROMETHEUS_BIN};
     let ok = [PROMETHEUS_BIN, ALERTMANAGER_BIN].iter().all(|b| Path::new(b).exists());
     if !ok {
         eprintln!(
@@ -191,9 +191,9 @@ pub enum LabTargetError {
     /// The written target does not load: a bug in [`target_yaml`], one line per finding.
     #[error("{}", .0.join("\n"))]
     Invalid(Vec<String>),
-    /// The lab's Kubernetes store refused an object.
-    #[error("{what}: {message}")]
-    Store { what: String, message: String },
+    /// The lab refused an object `lab up` seeds (journal namespace, pull secrets).
+    #[error(transparent)]
+    Seed(acr_chaos_lab::LabError),
     #[error("secret {name}: {source}")]
     Encode {
         name: String,
@@ -232,34 +232,17 @@ pub const RUNNER_SECRET_ENV: &str = "ACR_CHAOS_LAB_RUNNER_CLIENT_SECRET";
 /// Azure role and Kubernetes RBAC (its credentials appended to `lab.env`, its kubeconfig
 /// beside it); and `<state-dir>/target.yaml` for that runner.
 pub fn prepare_lab_target(lab: &acr_chaos_lab::Lab) -> Result<PathBuf, LabTargetError> {
-    use acr_chaos_lab::kube::Kind;
-    let store = lab.kube().store();
-    let ns = serde_json::json!({"metadata": {"name": LAB_JOURNAL_NAMESPACE}});
-    let store_error = |what: String, e: &dyn std::fmt::Display| LabTargetError::Store {
-        what,
-        message: e.to_string(),
-    };
-    match store.create(&Kind::Namespace, None, ns) {
-        Ok(_) => {}
-        Err(e) if e.code == 409 => {}
-        Err(e) => return Err(store_error(format!("namespace {LAB_JOURNAL_NAMESPACE}"), &e)),
-    }
+    lab.ensure_namespace(LAB_JOURNAL_NAMESPACE).map_err(LabTargetError::Seed)?;
     for secret in lab_pull_secrets(lab) {
         let name = secret.metadata.name.clone().unwrap_or_default();
         let obj = serde_json::to_value(&secret)
             .map_err(|source| LabTargetError::Encode { name: name.clone(), source })?;
-        match store.create(&Kind::Secret, Some(LAB_JOURNAL_NAMESPACE), obj) {
-            Ok(_) => {}
-            Err(e) if e.code == 409 => {}
-            Err(e) => {
-                return Err(store_error(format!("secret {LAB_JOURNAL_NAMESPACE}/{name}"), &e));
-            }
-        }
+        lab.ensure_secret(LAB_JOURNAL_NAMESPACE, obj).map_err(LabTargetError::Seed)?;
     }
-    let spec = acr_chaos_lab::lab::RunnerSpec::documented(LAB_RUNNER, LAB_JOURNAL_NAMESPACE);
+    let spec = acr_chaos_lab::RunnerSpec::documented(LAB_RUNNER, LAB_JOURNAL_NAMESPACE);
     let runner = lab.mint_runner(&spec).map_err(LabTargetError::Runner)?;
     let env_path = lab.state_dir().join("lab.env");
-    let extra = acr_chaos_lab::lab::render_env(&[
+    let extra = acr_chaos_lab::render_env(&[
         (RUNNER_CLIENT_ID_ENV, runner.principal.client_id.clone()),
         (RUNNER_SECRET_ENV, runner.principal.secret.clone()),
         ("ACR_CHAOS_LAB_RUNNER_KUBECONFIG", runner.kubeconfig.display().to_string()),
@@ -310,11 +293,10 @@ pub fn time_scale() -> f64 {
 
 /// The kubelet profile asked for in `ACR_CHAOS_LAB_KUBELET_PROFILE`, checked: `Ok(None)`
 /// when unset; an unknown name is an error listing the valid ones.
-pub fn kubelet_profile()
--> Result<Option<&'static acr_chaos_lab::kubelet::KubeletProfile>, LabStartError> {
-    let env = acr_chaos_lab::kubelet::profile::PROFILE_ENV;
+pub fn kubelet_profile() -> Result<Option<&'static acr_chaos_lab::KubeletProfile>, LabStartError> {
+    let env = acr_chaos_lab::KUBELET_PROFILE_ENV;
     match std::env::var(env) {
-        Ok(v) if !v.trim().is_empty() => acr_chaos_lab::kubelet::KubeletProfile::named(&v)
+        Ok(v) if !v.trim().is_empty() => acr_chaos_lab::KubeletProfile::named(&v)
             .map(Some)
             .map_err(|message| LabStartError::Profile { env, message }),
         _ => Ok(None),

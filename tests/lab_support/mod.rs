@@ -126,7 +126,7 @@ impl External {
 
     /// How many AcrPull assignments the kubelet identity holds (1 when attached).
     pub fn kubelet_acr_pull_count(&self) -> usize {
-        let st = self.lab.state.read();
+        let st = self.lab.state().read();
         let k = st.kubelet_identity().object_id.to_lowercase();
         st.live_role_assignments()
             .filter(|a| {
@@ -170,7 +170,7 @@ type RoleAssignmentRow = (String, String, String, String, String, Option<String>
 
 /// Role assignments, registry network settings and NSG rules, as the ARM emulator holds them.
 fn arm_state(e: &External) -> (Vec<RoleAssignmentRow>, String, String, Vec<String>, Vec<String>) {
-    let st = e.lab.state.read();
+    let st = e.lab.state().read();
     let mut ras: Vec<_> = st
         .live_role_assignments()
         .map(|a| {

@@ -123,10 +123,6 @@ impl FrontDoor {
     pub fn login_server(&self) -> &str {
         &self.login_server
     }
-
-    pub fn signer(&self) -> &TokenSigner {
-        &self.signer
-    }
 }
 
 /// The client address of a request (`ConnectInfo`), loopback when absent (in-process tests).

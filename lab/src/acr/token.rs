@@ -456,7 +456,7 @@ mod tests {
 
         fn granted(fd: &FrontDoor, body: &str) -> Vec<String> {
             let v: serde_json::Value = serde_json::from_str(body).unwrap();
-            let claims = fd.signer().decode_access(v["access_token"].as_str().unwrap()).unwrap();
+            let claims = fd.signer.decode_access(v["access_token"].as_str().unwrap()).unwrap();
             claims.access.into_iter().flat_map(|a| a.actions).collect()
         }
 
@@ -488,7 +488,7 @@ mod tests {
         #[tokio::test]
         async fn principals_by_role_and_firewall_by_ip() {
             let (state, fd, router) = setup();
-            let rt = |oid: &str| fd.signer().refresh_token(LOGIN, oid, "t", 60);
+            let rt = |oid: &str| fd.signer.refresh_token(LOGIN, oid, "t", 60);
             let scope = "repository:probe/hello:pull,push";
             // AcrPull at the registry: pull only. Owner on the resource group: inherited pull + push.
             let (status, body) =
@@ -506,7 +506,7 @@ mod tests {
                     .await;
             assert_eq!(status, StatusCode::UNAUTHORIZED);
             // A refresh token for another registry is refused.
-            let other = fd.signer().refresh_token("other.azurecr.io", KUBELET, "t", 60);
+            let other = fd.signer.refresh_token("other.azurecr.io", KUBELET, "t", 60);
             assert_eq!(
                 get(&router, scope, Some((super::super::NULL_GUID, &other)), "127.0.0.1").await.0,
                 StatusCode::UNAUTHORIZED

@@ -39,11 +39,11 @@ pub mod store;
 pub mod table;
 pub mod watch;
 
-pub use api::{ApiOptions, router};
+#[cfg(feature = "testing")]
+pub use api::ApiOptions;
 pub use error::ApiError;
 pub use kind::Kind;
-pub use patch::PatchType;
-pub use server::{
-    CONTEXT, KubeApiServer, KubeServerError, LabKube, kubeconfig_yaml, write_kubeconfig,
-};
+pub use server::{KubeServerError, LabKube};
+#[cfg(feature = "testing")]
+pub use server::{KubeApiServer, write_kubeconfig};
 pub use store::{SharedStore, Store, WatchEvent};

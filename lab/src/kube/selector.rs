@@ -34,10 +34,6 @@ impl LabelSelector {
         Ok(Self { reqs })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.reqs.is_empty()
-    }
-
     /// Does an object (whose `metadata.labels` are read) match?
     pub fn matches(&self, obj: &Value) -> bool {
         let labels = obj.pointer("/metadata/labels");
@@ -207,10 +203,6 @@ impl FieldSelector {
         Ok(Self { reqs })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.reqs.is_empty()
-    }
-
     pub fn matches(&self, obj: &Value) -> bool {
         self.reqs.iter().all(|(k, neg, v)| {
             let actual = field_value(obj, k);
@@ -218,13 +210,6 @@ impl FieldSelector {
         })
     }
 
-    /// If this selector pins `metadata.name`, return it (used by kubectl `get x -w`).
-    pub fn pinned_name(&self) -> Option<&str> {
-        self.reqs
-            .iter()
-            .find(|(k, neg, _)| k == "metadata.name" && !neg)
-            .map(|(_, _, v)| v.as_str())
-    }
 }
 
 /// The string value of a dotted field path; missing fields read as "".

@@ -25,6 +25,7 @@ impl Backoff {
     }
 
     /// The kubelet's defaults (10 s, 300 s) times `scale`.
+    #[cfg(test)]
     pub fn kubelet_default(scale: f64) -> Self {
         Self::new(Duration::from_secs(10).mul_f64(scale), Duration::from_secs(300).mul_f64(scale))
     }
@@ -58,10 +59,12 @@ impl Backoff {
     }
 
     /// Current back-off duration for `key`.
+    #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<Duration> {
         self.entries.get(key).map(|e| e.backoff)
     }
 
+    #[cfg(test)]
     pub fn reset(&mut self, key: &str) {
         self.entries.remove(key);
     }

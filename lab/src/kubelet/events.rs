@@ -104,14 +104,6 @@ impl Correlator {
     pub fn forget(&mut self, name: &str) {
         self.seen.retain(|_, s| s.name != name);
     }
-
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
-    }
 }
 
 /// A core/v1 Event object.

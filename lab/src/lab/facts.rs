@@ -78,7 +78,7 @@ impl Lab {
             ),
             arm_endpoint: self.arm_endpoint(),
             authority_host: self.authority_host(),
-            kubeconfig: self.kube().kubeconfig.clone(),
+            kubeconfig: self.kube.kubeconfig.clone(),
             ca_path: self.ca_path().to_path_buf(),
             acr_image: first(self.login_server(), &w.registry.images).unwrap_or_default(),
             private_host: self.hub_host().to_string(),
@@ -93,9 +93,13 @@ impl Lab {
             team_token: team.and(team_token),
             chaos_principal: super::support::find_chaos_principal(&st)
                 .map(|p| LabLogin { username: p.client_id, password: p.secret }),
-            prometheus_url: self.monitoring().map(crate::monitoring::Monitoring::prometheus_url),
+            prometheus_url: self
+                .monitoring
+                .as_ref()
+                .map(crate::monitoring::Monitoring::prometheus_url),
             alertmanager_url: self
-                .monitoring()
+                .monitoring
+                .as_ref()
                 .map(crate::monitoring::Monitoring::alertmanager_url),
             time_scale: st.options.time_scale,
         }

@@ -208,7 +208,7 @@ impl Lab {
     }
 
     fn mint_kube_identity(&self, spec: &RunnerSpec) -> Result<PathBuf, LabError> {
-        let api = &self.kube().api;
+        let api = &self.kube.api;
         let store = api.store.clone();
         let token = api
             .mint_service_account_token(&spec.namespace, &spec.name)
