@@ -4,47 +4,13 @@
 //! alert that cannot fire (wrong metric name in its query) fails the scenario with a
 //! readable JUnit failure.
 
-use std::path::{Path, PathBuf};
+mod lab_support;
+use lab_support::root;
+use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn missing_prereq() -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-    });
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    for b in ["containerd", "docker-registry", "nft", "prometheus", "prometheus-alertmanager"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
-            .unwrap_or(false);
-        if !found {
-            return Some(format!("{b} not installed"));
-        }
-    }
-    None
-}
-
-macro_rules! require_lab {
-    () => {
-        if let Some(why) = missing_prereq() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("alert end-to-end test needs root, containerd, docker-registry, nft, prometheus, prometheus-alertmanager: {why}");
-            }
-            eprintln!("SKIPPED: alert end-to-end test: {why}");
-            return;
-        }
-    };
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn junit(dir: &Path) -> String {
     let mut out = String::new();
@@ -96,7 +62,7 @@ fn case<'a>(junit: &'a str, name: &str) -> Option<&'a str> {
 
 #[test]
 fn builtin_scenario_alerts_fire_and_resolve() {
-    require_lab!();
+    require_lab!(lab_support::MONITORING_BINARIES);
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (text, code, junit) = run(&root().join("scenarios/acr-detach.yaml"));
     assert_eq!(code, Some(0), "{text}\n{junit}");
@@ -119,7 +85,7 @@ fn builtin_scenario_alerts_fire_and_resolve() {
 
 #[test]
 fn an_alert_that_cannot_fire_fails_the_scenario_readably() {
-    require_lab!();
+    require_lab!(lab_support::MONITORING_BINARIES);
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let text = std::fs::read_to_string(root().join("scenarios/image-tag-missing.yaml")).unwrap();
     // Cut the shipped alerts; assert on a misspelled metric instead (it never exists).

@@ -5,34 +5,12 @@
 //! Needs root, containerd, docker-registry and nft: without them the test prints SKIPPED
 //! (and fails when CI=true).
 
+mod lab_support;
+use lab_support::root;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const SCENARIOS: [&str; 3] = ["image-tag-missing", "acr-detach", "pull-secret-wrong"];
-
-fn missing_prereq() -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-    });
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    for b in ["containerd", "docker-registry", "nft"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
-            .unwrap_or(false);
-        if !found {
-            return Some(format!("{b} not installed"));
-        }
-    }
-    None
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn run(dir: &Path, extra: &[&str]) -> (i32, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_acr-chaos"));
@@ -62,13 +40,7 @@ fn run_dirs(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn same_profile_twice_gives_an_empty_diff() {
-    if let Some(why) = missing_prereq() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("lab end-to-end test needs root, containerd, docker-registry and nft: {why}");
-        }
-        eprintln!("SKIPPED: lab end-to-end test: {why}");
-        return;
-    }
+    require_lab!();
     let tmp = tempfile::tempdir().unwrap();
     let (code, err) = run(tmp.path(), &["--quiet"]);
     assert_eq!(code, 0, "first run:\n{err}");

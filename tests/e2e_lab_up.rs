@@ -14,52 +14,16 @@
     reason = "one std Mutex serializes sync and async lab tests; each async test owns its runtime"
 )]
 
+mod lab_support;
 use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, prepare_lab_target, write_target};
 use acr_chaos_lab::lab::RunnerSpec;
-use std::path::{Path, PathBuf};
+use lab_support::root;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn missing_prereq() -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-    });
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    for b in ["containerd", "docker-registry", "nft"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
-            .unwrap_or(false);
-        if !found {
-            return Some(format!("{b} not installed"));
-        }
-    }
-    None
-}
-
-macro_rules! require_lab {
-    () => {
-        if let Some(why) = missing_prereq() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!(
-                    "lab end-to-end test needs root, containerd, docker-registry and nft: {why}"
-                );
-            }
-            eprintln!("SKIPPED: lab end-to-end test: {why}");
-            return;
-        }
-    };
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The binary with a clean environment as far as the lab is concerned (no time scale:
 /// it must come from the target file).

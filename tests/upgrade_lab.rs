@@ -15,33 +15,11 @@
 //! event's text, so it is not in the report and must not show in the diff.
 //! Needs root, containerd, docker-registry and nft (SKIPPED otherwise, failing under CI).
 
+mod lab_support;
+use lab_support::root;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn missing_prereq() -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-    });
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    for b in ["containerd", "docker-registry", "nft"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
-            .unwrap_or(false);
-        if !found {
-            return Some(format!("{b} not installed"));
-        }
-    }
-    None
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 struct Run {
     code: i32,
@@ -127,13 +105,7 @@ fn read_json(p: &Path) -> Value {
 
 #[test]
 fn kubelet_upgrade_1_27_to_1_33_diff_names_exactly_the_release_changes() {
-    if let Some(why) = missing_prereq() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("lab upgrade test needs root, containerd, docker-registry and nft: {why}");
-        }
-        eprintln!("SKIPPED: lab upgrade test: {why}");
-        return;
-    }
+    require_lab!();
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path();
 

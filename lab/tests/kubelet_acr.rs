@@ -11,13 +11,13 @@ mod containerd_support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use acr_chaos_lab::kube::{Kind, SharedStore, Store, WatchEvent};
+use acr_chaos_lab::kube::{Kind, Store, WatchEvent};
 use acr_chaos_lab::kubelet::creds::AcrCredentialProvider;
 use acr_chaos_lab::kubelet::{Kubelet, KubeletConfig};
 use acr_chaos_lab::lab::Lab;
 use acr_chaos_lab::world::roles;
 use base64::Engine as _;
-use containerd_support::{REGISTRY_BIN, prerequisites};
+use containerd_support::{REGISTRY_BIN, events_of, prerequisites, wait_pod, waiting};
 use serde_json::{Value, json};
 
 const SCALE: f64 = 0.02;
@@ -28,40 +28,6 @@ fn pod(name: &str, image: &str) -> Value {
         "metadata": {"name": name, "labels": {"acr-chaos/run": "e2e"}},
         "spec": {"containers": [{"name": "probe", "image": image, "imagePullPolicy": "Always"}]},
     })
-}
-
-fn waiting(p: &Value) -> (String, String) {
-    let w = &p["status"]["containerStatuses"][0]["state"]["waiting"];
-    (w["reason"].as_str().unwrap_or("").into(), w["message"].as_str().unwrap_or("").into())
-}
-
-async fn wait_pod(
-    store: &SharedStore,
-    ns: &str,
-    name: &str,
-    what: &str,
-    f: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(p) = store.get(&Kind::Pod, Some(ns), name)
-            && f(&p)
-        {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {:#?}",
-            store.get(&Kind::Pod, Some(ns), name)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn events_of(store: &SharedStore, ns: &str, pod: &str) -> Vec<Value> {
-    let (mut evs, _) = store.list(&Kind::Event, Some(ns), None, None).unwrap();
-    evs.retain(|e| e["involvedObject"]["name"] == pod);
-    evs
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

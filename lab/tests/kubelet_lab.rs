@@ -5,36 +5,11 @@
 
 mod containerd_support;
 
-use std::time::{Duration, Instant};
-
-use acr_chaos_lab::kube::{Kind, SharedStore};
+use acr_chaos_lab::kube::Kind;
 use acr_chaos_lab::lab::Lab;
 use base64::Engine as _;
-use containerd_support::{REGISTRY_BIN, prerequisites};
+use containerd_support::{REGISTRY_BIN, prerequisites, wait_pod};
 use serde_json::{Value, json};
-
-async fn wait_pod(
-    store: &SharedStore,
-    ns: &str,
-    name: &str,
-    what: &str,
-    f: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(p) = store.get(&Kind::Pod, Some(ns), name)
-            && f(&p)
-        {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {:#?}",
-            store.get(&Kind::Pod, Some(ns), name)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 fn pod(name: &str, image: &str, secrets: &[&str]) -> Value {
     json!({

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use acr_chaos_lab::containerd::{Containerd, ContainerdOptions, RegistryHost};
 use acr_chaos_lab::kube::{Kind, SharedStore, Store, WatchEvent};
 use acr_chaos_lab::kubelet::{Kubelet, KubeletConfig, NodeConfig};
-use containerd_support::{PlainRegistry, REGISTRY_BIN, prerequisites, push_image};
+use containerd_support::{
+    PlainRegistry, REGISTRY_BIN, events_of, prerequisites, push_image, wait_pod, waiting,
+};
 use serde_json::{Value, json};
 
 const HOST: &str = "registry.plain.lab";
@@ -64,41 +66,6 @@ fn pod(name: &str, image: &str, extra: Value) -> Value {
         }
     }
     p
-}
-
-fn waiting(p: &Value) -> (String, String) {
-    let w = &p["status"]["containerStatuses"][0]["state"]["waiting"];
-    (w["reason"].as_str().unwrap_or("").into(), w["message"].as_str().unwrap_or("").into())
-}
-
-/// Wait until `f(pod)` holds.
-async fn wait_pod(
-    store: &SharedStore,
-    ns: &str,
-    name: &str,
-    what: &str,
-    f: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(p) = store.get(&Kind::Pod, Some(ns), name)
-            && f(&p)
-        {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {:?}",
-            store.get(&Kind::Pod, Some(ns), name)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn events_of(store: &SharedStore, ns: &str, pod: &str) -> Vec<Value> {
-    let (mut evs, _) = store.list(&Kind::Event, Some(ns), None, None).unwrap();
-    evs.retain(|e| e["involvedObject"]["name"] == pod);
-    evs
 }
 
 fn has_event(evs: &[Value], reason: &str, message: &str) -> bool {

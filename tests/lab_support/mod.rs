@@ -10,8 +10,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// What every lab end-to-end test needs on PATH (besides root).
+pub const LAB_BINARIES: &[&str] = &["containerd", "docker-registry", "nft"];
+/// What the alert tests need on top: the real Prometheus and Alertmanager.
+pub const MONITORING_BINARIES: &[&str] =
+    &["containerd", "docker-registry", "nft", "prometheus", "prometheus-alertmanager"];
+
 /// Why the lab cannot run here (`None`: it can).
 pub fn missing_prereq() -> Option<String> {
+    missing(LAB_BINARIES)
+}
+
+/// Why a test needing root and `binaries` cannot run here (`None`: it can).
+pub fn missing(binaries: &[&str]) -> Option<String> {
     let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
         s.lines()
             .find(|l| l.starts_with("Uid:"))
@@ -20,26 +31,23 @@ pub fn missing_prereq() -> Option<String> {
     if uid.as_deref() != Some("0") {
         return Some("not root".into());
     }
-    for b in ["containerd", "docker-registry", "nft"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
-            .unwrap_or(false);
-        if !found {
-            return Some(format!("{b} not installed"));
-        }
-    }
-    None
+    let on_path = |b: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
+    };
+    binaries.iter().find(|b| !on_path(b)).map(|b| format!("{b} not installed"))
 }
 
-/// Skip (loudly) without the lab's prerequisites; under CI=true, fail instead.
+/// Skip (loudly) without the lab's prerequisites (or `binaries`); under CI=true, fail instead.
 #[macro_export]
 macro_rules! require_lab {
     () => {
-        if let Some(why) = $crate::lab_support::missing_prereq() {
+        $crate::require_lab!($crate::lab_support::LAB_BINARIES)
+    };
+    ($binaries:expr) => {
+        if let Some(why) = $crate::lab_support::missing($binaries) {
             if std::env::var("CI").as_deref() == Ok("true") {
-                panic!(
-                    "lab end-to-end test needs root, containerd, docker-registry and nft: {why}"
-                );
+                panic!("lab end-to-end test needs root and {:?}: {why}", $binaries);
             }
             eprintln!("SKIPPED: lab end-to-end test: {why}");
             return;

@@ -162,3 +162,47 @@ pub async fn push_image(registry_url: &str, repo: &str, tag: &str, content: &str
     assert_eq!(r.status().as_u16(), 201, "put manifest: {:?}", r.text().await);
     sha(&manifest)
 }
+
+/// The first container's waiting `(reason, message)`, empty when it is not waiting.
+pub fn waiting(p: &serde_json::Value) -> (String, String) {
+    let w = &p["status"]["containerStatuses"][0]["state"]["waiting"];
+    (w["reason"].as_str().unwrap_or("").into(), w["message"].as_str().unwrap_or("").into())
+}
+
+/// Wait, on a watch of pod `ns/name`, until `f(pod)` holds; panics naming `what` after
+/// 30 s (a bound for a broken kubelet, far above any healthy wait at the tests' scale).
+pub async fn wait_pod(
+    store: &acr_chaos_lab::kube::SharedStore,
+    ns: &str,
+    name: &str,
+    what: &str,
+    f: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    use acr_chaos_lab::kube::{Kind, WatchEvent};
+    let selector = format!("metadata.name={name}");
+    let mut rx =
+        store.watch(&Kind::Pod, Some(ns), None, None, Some(&selector)).expect("watch pods");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(WatchEvent::Added(p) | WatchEvent::Modified(p))) if f(&p) => return p,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the pod watch closed while waiting for {what}"),
+            Err(_) => {
+                panic!("timed out waiting for {what}: {:#?}", store.get(&Kind::Pod, Some(ns), name))
+            }
+        }
+    }
+}
+
+/// The events about object `name` in `ns`.
+pub fn events_of(
+    store: &acr_chaos_lab::kube::SharedStore,
+    ns: &str,
+    name: &str,
+) -> Vec<serde_json::Value> {
+    use acr_chaos_lab::kube::Kind;
+    let (mut evs, _) = store.list(&Kind::Event, Some(ns), None, None).expect("list events");
+    evs.retain(|e| e["involvedObject"]["name"] == name);
+    evs
+}
