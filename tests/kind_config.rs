@@ -96,7 +96,7 @@ async fn kind_nodes_containerd_config_pulls_through_the_lab_front_doors() {
 
     let facts = lab.facts();
     let acr_token = {
-        let st = lab.state.read();
+        let st = lab.state().read();
         let t = st.tokens.first().expect("the default world has a registry token");
         (t.name.clone(), t.passwords[0].value.clone())
     };

@@ -76,7 +76,7 @@ impl Env {
 fn lab_env(lab: &acr_chaos_lab::Lab, token_file: &Path) -> Env {
     let p = lab.chaos_principal().expect("the default world has a chaos principal");
     let ca = lab.ca_path().display().to_string();
-    let w = lab.state.read().world.clone();
+    let w = lab.state().read().world.clone();
     Env {
         vars: vec![
             ("AZURE_AUTHORITY_HOST", lab.authority_host()),
