@@ -91,6 +91,14 @@ fn guard_rails_refuse_resources_outside_the_allowlist() {
         std::fs::read_dir(dir.path().join("reports")).unwrap().next().unwrap().unwrap().path();
     let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
     assert!(junit.contains("run refused") && junit.contains("securityRules"), "{junit}");
+    // as a failing case: a JUnit file without one reads as green in CI test views
+    let report = quick_junit::Report::deserialize_from_str(&junit).expect("junit.xml parses");
+    let case = report.test_suites[0]
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "run/refused")
+        .unwrap_or_else(|| panic!("a run/refused case: {junit}"));
+    assert!(!matches!(case.status, quick_junit::TestCaseStatus::Success { .. }), "{junit}");
     assert!(!run_dir.join("journal.json").exists());
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())

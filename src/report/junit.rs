@@ -55,6 +55,9 @@ pub fn render(model: &RunModel) -> Result<String, ReportError> {
             suite.add_test_case(tc);
         }
     }
+    if let Some(case) = refused_case(model) {
+        suite.add_test_case(case);
+    }
     if let Some(case) = incomplete_case(model) {
         suite.add_test_case(case);
     }
@@ -72,6 +75,22 @@ pub fn render(model: &RunModel) -> Result<String, ReportError> {
     suite.set_system_out(out);
     report.add_test_suite(suite);
     Ok(report.to_string()?)
+}
+
+/// A refused run gets a failing case naming the reason: a JUnit file with no case at all
+/// reads as green ("no tests") in CI test views, and a refusal is never green.
+fn refused_case(model: &RunModel) -> Option<TestCase> {
+    let first = model.refused.first()?;
+    let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+    let mut d = String::new();
+    for r in &model.refused {
+        let _ = writeln!(d, "{r}");
+    }
+    d.push_str("no fault was injected by this run\n");
+    st.set_type("refused").set_message(format!("run refused: {first}")).set_description(d);
+    let mut tc = TestCase::new("run/refused", st);
+    tc.set_classname(SUITE_NAME);
+    Some(tc)
 }
 
 /// A run that never finished gets a failing case of its own, listing what may be left.

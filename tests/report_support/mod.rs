@@ -353,6 +353,11 @@ pub fn refused() -> Vec<Event> {
     ]
 }
 
+/// A run killed (SIGKILL) right after its first injection: no restore, no `run-finished`.
+pub fn incomplete() -> Vec<Event> {
+    passing().into_iter().take(5).collect()
+}
+
 pub fn render_all(events: &[Event]) -> (tempfile::TempDir, PathBuf, ExitCode) {
     let tmp = tempfile::tempdir().unwrap();
     let mut reporters = report::standard_reporters(tmp.path(), RUN_ID, Terminal::Quiet);
