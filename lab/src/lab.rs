@@ -355,6 +355,7 @@ impl LabBuilder {
                 .chain(team.as_ref().map(|t| t.served.addr))
                 .map(|a| a.port())
                 .collect();
+            st.registry_ip = self.listen;
         }
 
         // Probe images.

@@ -6,6 +6,7 @@
 //! when the [`NftTable`] drops (or when no rule blocks anything any more).
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -48,7 +49,7 @@ impl NftTable {
         let name =
             format!("acr_chaos_lab_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
         run_nft(&format!(
-            "add table inet {name}\nadd chain inet {name} output {{ type filter hook output priority 0; policy accept; }}\n"
+            "add table inet {name}\nadd chain inet {name} output {{ type filter hook output priority 0; policy accept; }}\nadd chain inet {name} input {{ type filter hook input priority 0; policy accept; }}\n"
         ))?;
         Ok(Self { name, blocked: Vec::new() })
     }
@@ -58,15 +59,19 @@ impl NftTable {
         &self.blocked
     }
 
-    /// Replace the drop rules: TCP to 127.0.0.1 on each of `ports` is dropped.
-    pub fn set_blocked_ports(&mut self, ports: &[u16]) -> Result<(), NftError> {
-        let mut script = format!("flush chain inet {} output\n", self.name);
+    /// Replace the drop rules: TCP to `ip` (where the front doors listen) on each of
+    /// `ports` is dropped, from this host (output) and from others, e.g. kind nodes (input).
+    pub fn set_blocked_ports(&mut self, ip: IpAddr, ports: &[u16]) -> Result<(), NftError> {
+        let name = &self.name;
+        let mut script = format!("flush chain inet {name} output\nflush chain inet {name} input\n");
         if !ports.is_empty() {
             let list = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
-            script.push_str(&format!(
-                "add rule inet {} output ip daddr 127.0.0.1 tcp dport {{ {list} }} counter drop\n",
-                self.name
-            ));
+            let family = if ip.is_ipv4() { "ip" } else { "ip6" };
+            for chain in ["output", "input"] {
+                script.push_str(&format!(
+                    "add rule inet {name} {chain} {family} daddr {ip} tcp dport {{ {list} }} counter drop\n"
+                ));
+            }
         }
         run_nft(&script)?;
         self.blocked = ports.to_vec();
@@ -127,8 +132,8 @@ fn run_nft(script: &str) -> Result<(), NftError> {
     }
 }
 
-/// Service tags and prefixes that cover the lab registry (served on 127.0.0.1).
-fn destination_covers_registry(p: &SecurityRuleProperties) -> bool {
+/// Service tags and prefixes that cover the lab registry (served on `registry`).
+fn destination_covers_registry(p: &SecurityRuleProperties, registry: IpAddr) -> bool {
     let prefixes: Vec<&str> = p
         .destination_address_prefix
         .iter()
@@ -144,11 +149,10 @@ fn destination_covers_registry(p: &SecurityRuleProperties) -> bool {
         if lower == "azurecontainerregistry" || lower.starts_with("azurecontainerregistry.") {
             return true;
         }
-        let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
         if let Ok(net) = prefix.parse::<ipnet::IpNet>() {
-            return net.contains(&loopback);
+            return net.contains(&registry);
         }
-        prefix.parse::<std::net::IpAddr>().is_ok_and(|ip| ip == loopback)
+        prefix.parse::<IpAddr>().is_ok_and(|ip| ip == registry)
     })
 }
 
@@ -168,14 +172,14 @@ fn port_range_covers(range: &str, port: u16) -> bool {
 
 /// Whether the rule matches outbound TCP from a node to the registry on `port`. Port
 /// 443 in a rule stands for every registry port (the lab serves "443" on a high port).
-fn rule_matches(p: &SecurityRuleProperties, port: u16) -> bool {
+fn rule_matches(p: &SecurityRuleProperties, registry: IpAddr, port: u16) -> bool {
     if !p.direction.eq_ignore_ascii_case("Outbound") {
         return false;
     }
     if !(p.protocol == "*" || p.protocol.eq_ignore_ascii_case("Tcp")) {
         return false;
     }
-    if !destination_covers_registry(p) {
+    if !destination_covers_registry(p, registry) {
         return false;
     }
     let ranges: Vec<&str> = p
@@ -190,6 +194,11 @@ fn rule_matches(p: &SecurityRuleProperties, port: u16) -> bool {
 /// Registry ports that the NSG blocks: for each port, the highest-priority (lowest
 /// number) matching rule decides; no matching rule means allowed (AllowInternetOutBound).
 pub fn blocked_ports(rules: &[SecurityRule], ports: &[u16]) -> Vec<u16> {
+    blocked_ports_at(rules, IpAddr::from([127, 0, 0, 1]), ports)
+}
+
+/// [`blocked_ports`] for front doors listening on `registry`.
+pub fn blocked_ports_at(rules: &[SecurityRule], registry: IpAddr, ports: &[u16]) -> Vec<u16> {
     let mut sorted: Vec<&SecurityRule> = rules.iter().collect();
     sorted.sort_by_key(|r| r.properties.priority);
     let mut out: Vec<u16> = ports
@@ -198,7 +207,7 @@ pub fn blocked_ports(rules: &[SecurityRule], ports: &[u16]) -> Vec<u16> {
         .filter(|&port| {
             sorted
                 .iter()
-                .find(|r| rule_matches(&r.properties, port))
+                .find(|r| rule_matches(&r.properties, registry, port))
                 .is_some_and(|r| r.properties.access.eq_ignore_ascii_case("Deny"))
         })
         .collect();
@@ -210,7 +219,7 @@ pub fn blocked_ports(rules: &[SecurityRule], ports: &[u16]) -> Vec<u16> {
 /// Bring nftables in line with the state's NSG rules: create the table when something
 /// must be blocked, update it, and delete it when nothing is blocked any more.
 pub fn sync(state: &mut State) -> Result<(), NftError> {
-    let want = blocked_ports(&state.nsg_rules, &state.registry_ports);
+    let want = blocked_ports_at(&state.nsg_rules, state.registry_ip, &state.registry_ports);
     if want.is_empty() {
         state.firewall = None; // Drop deletes the table
         return Ok(());
@@ -222,7 +231,7 @@ pub fn sync(state: &mut State) -> Result<(), NftError> {
         Some(t) => t,
         None => NftTable::create()?,
     };
-    let result = table.set_blocked_ports(&want);
+    let result = table.set_blocked_ports(state.registry_ip, &want);
     state.firewall = Some(table);
     result
 }

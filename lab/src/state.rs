@@ -350,6 +350,8 @@ pub struct State {
     /// Ports of the registry front door(s) on 127.0.0.1, registered by the Lab builder;
     /// an NSG outbound deny towards the registry drops TCP to these ports.
     pub registry_ports: Vec<u16>,
+    /// The address those front doors listen on (`LabBuilder::listen`, default 127.0.0.1).
+    pub registry_ip: IpAddr,
     /// Key the Entra ID emulator signs with and the ARM emulator / ACR front door verify.
     pub signing_key: SigningKey,
     /// The cluster's OIDC issuer (workload identity): its id in the issuer URL and the
@@ -414,6 +416,7 @@ impl State {
             nsg_rules: Vec::new(),
             operations: HashMap::new(),
             registry_ports: Vec::new(),
+            registry_ip: IpAddr::from([127, 0, 0, 1]),
             signing_key: SigningKey::generate(),
             workload_issuer: WorkloadIssuer {
                 id: uuid::Uuid::new_v4().to_string(),

@@ -244,4 +244,40 @@ async fn deny_rule_drops_tcp_to_the_registry_port_for_real() {
     drop(st);
     assert!(!nft_tables().contains(&table), "table removed on drop");
     assert!(connects(port).await);
+    deny_rule_follows_the_listen_address().await;
+}
+
+/// Front doors listening on another address (`lab up --listen`, for kind nodes): the deny
+/// drops TCP to that address, not only to 127.0.0.1. (Run by the test above: the tables of
+/// one process share a name prefix that test checks.)
+async fn deny_rule_follows_the_listen_address() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            drop(s);
+        }
+    });
+    let reach = || async move {
+        matches!(
+            tokio::time::timeout(
+                Duration::from_millis(1500),
+                tokio::net::TcpStream::connect(("127.0.0.2", port))
+            )
+            .await,
+            Ok(Ok(_))
+        )
+    };
+    let (st, router, token) = setup(Duration::ZERO).await;
+    {
+        let mut s = st.write();
+        s.registry_ports = vec![port];
+        s.registry_ip = "127.0.0.2".parse().unwrap();
+    }
+    assert!(reach().await, "reachable before the rule");
+    let r = arm(&router, "PUT", &rule_uri("deny-acr"), Some(&token), Some(deny_acr(110))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert!(!reach().await, "the deny drops TCP to the listen address");
+    arm(&router, "DELETE", &rule_uri("deny-acr"), Some(&token), None).await;
+    assert!(reach().await, "reachable again after DELETE");
 }
