@@ -243,10 +243,11 @@ async fn openid_discovery_and_jwks() {
     assert_eq!(key["x"].as_str().unwrap().len(), 43);
 }
 
-/// azure_identity's ClientSecretCredential, with only the authority host changed (plus a
-/// transport that trusts the lab CA), gets a token from the emulator over TLS.
+/// azure_identity's ClientSecretCredential and WorkloadIdentityCredential, with only the
+/// authority host changed (plus a transport that trusts the lab CA), get tokens from the
+/// emulator over TLS.
 #[tokio::test]
-async fn azure_identity_client_secret_credential_over_tls() {
+async fn azure_identity_secret_and_workload_identity_credentials_over_tls() {
     use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
     use azure_core::credentials::TokenCredential;
     use azure_core::http::{ClientOptions, Transport};
@@ -278,6 +279,7 @@ async fn azure_identity_client_secret_credential_over_tls() {
         },
     };
     let authority = served.url("https");
+    let authority_host = authority.clone();
     let cred = ClientSecretCredential::new(
         TENANT,
         RUNNER_CLIENT.into(),
@@ -303,6 +305,34 @@ async fn azure_identity_client_secret_credential_over_tls() {
     .unwrap();
     let err = cred.get_token(&["https://management.azure.com/.default"], None).await.unwrap_err();
     assert!(err.to_string().contains("AADSTS7000222"), "{err}");
+
+    // Workload identity: WorkloadIdentityCredential with a projected service-account token
+    // in its token file signs in as the principal that federates that service account.
+    use azure_identity::{
+        ClientAssertionCredentialOptions, WorkloadIdentityCredential,
+        WorkloadIdentityCredentialOptions,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("azure-identity-token");
+    let sa_token = entra::workload::mint_service_account_token(
+        &st.read(),
+        "acr-chaos",
+        "acr-chaos",
+        entra::workload::EXCHANGE_AUDIENCE,
+    );
+    std::fs::write(&token_file, sa_token).unwrap();
+    let cred = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+        credential_options: ClientAssertionCredentialOptions {
+            client_options: options(authority_host.clone()).client_options,
+        },
+        client_id: Some(RUNNER_CLIENT.into()),
+        tenant_id: Some(TENANT.into()),
+        token_file_path: Some(token_file),
+    }))
+    .unwrap();
+    let token = cred.get_token(&["https://management.azure.com/.default"], None).await.unwrap();
+    let claims = verify_access_token(&st.read(), token.token.secret(), ARM).unwrap();
+    assert_eq!(claims.oid, RUNNER_OBJECT);
     served.shutdown().await;
 }
 
