@@ -4,8 +4,8 @@
 //! alert that cannot fire (wrong metric name in its query) fails the scenario with a
 //! readable JUnit failure.
 
-mod lab_support;
-use lab_support::root;
+use crate::lab_support::root;
+use crate::require_lab;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
@@ -62,7 +62,7 @@ fn case<'a>(junit: &'a str, name: &str) -> Option<&'a str> {
 
 #[test]
 fn builtin_scenario_alerts_fire_and_resolve() {
-    require_lab!(lab_support::MONITORING_BINARIES);
+    require_lab!(crate::lab_support::MONITORING_BINARIES);
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (text, code, junit) = run(&root().join("scenarios/acr-detach.yaml"));
     assert_eq!(code, Some(0), "{text}\n{junit}");
@@ -85,7 +85,7 @@ fn builtin_scenario_alerts_fire_and_resolve() {
 
 #[test]
 fn an_alert_that_cannot_fire_fails_the_scenario_readably() {
-    require_lab!(lab_support::MONITORING_BINARIES);
+    require_lab!(crate::lab_support::MONITORING_BINARIES);
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let text = std::fs::read_to_string(root().join("scenarios/image-tag-missing.yaml")).unwrap();
     // Cut the shipped alerts; assert on a misspelled metric instead (it never exists).

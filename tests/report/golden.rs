@@ -5,15 +5,13 @@
 //! `UPDATE_GOLDEN=1 cargo test -p acr-chaos --test report` rewrites `tests/golden/**` and
 //! `docs/report.schema.json`.
 
-mod report_support;
-
+use crate::report_support::*;
 use acr_chaos::ExitCode;
 use acr_chaos::events::Event;
 use acr_chaos::report::{
     self, JSON_FILE, JUNIT_FILE, RunModel, SUMMARY_FILE, json::ReportV2, render_table,
 };
 use quick_junit::{NonSuccessKind, TestCaseStatus};
-use report_support::*;
 use rstest::rstest;
 use std::path::Path;
 use std::time::Duration;

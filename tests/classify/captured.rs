@@ -4,7 +4,7 @@
 
 use acr_chaos::classify::{Cause, classify};
 
-const DATA: &str = include_str!("data/classify/containerd-1.6-lab.tsv");
+const DATA: &str = include_str!("../data/classify/containerd-1.6-lab.tsv");
 const FILE: &str = "tests/data/classify/containerd-1.6-lab.tsv";
 const NOT_FOUND: &str = "rpc error: code = NotFound desc = failed to pull and unpack image \"acrchaoslab.azurecr.io/probe/hello:nope\": failed to resolve reference \"acrchaoslab.azurecr.io/probe/hello:nope\": acrchaoslab.azurecr.io/probe/hello:nope: not found";
 

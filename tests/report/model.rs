@@ -1,8 +1,7 @@
 //! Reporter tests: exit-code mapping, redaction of every output, live progress lines,
 //! rebuilding reports from the event log, run ids, dry runs.
 
-mod report_support;
-
+use crate::report_support::*;
 use acr_chaos::ExitCode;
 use acr_chaos::events::{Event, EventKind, Stage, Verdict};
 use acr_chaos::report::{
@@ -10,7 +9,6 @@ use acr_chaos::report::{
     exit_code_as_finished, redact, render_table,
 };
 use quick_junit::TestCaseStatus;
-use report_support::*;
 use rstest::rstest;
 
 #[test]

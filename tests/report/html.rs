@@ -4,10 +4,8 @@
 //! kept under the test's output directory. Without chromium the test prints SKIPPED, and
 //! fails when CI=true (`make deps` installs it).
 
-mod report_support;
-
+use crate::report_support::*;
 use acr_chaos::events::{Event, EventKind};
-use report_support::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
