@@ -8,15 +8,22 @@ use crate::ExitCode;
 use crate::events::Verdict;
 use std::fmt::Write as _;
 
-/// Render the model as Markdown.
-#[expect(
-    clippy::too_many_lines,
-    reason = "the summary's sections in document order; not split yet"
-)]
+/// Render the model as Markdown: the sections in document order.
 pub fn render(model: &RunModel) -> String {
+    let mut out = String::new();
+    header(&mut out, model);
+    notices(&mut out, model);
+    scenario_table(&mut out, model);
+    planned_changes(&mut out, model);
+    failures(&mut out, model);
+    restore_failures(&mut out, model);
+    out
+}
+
+/// The title line (counts, exit code and its meaning) and the run's facts.
+fn header(out: &mut String, model: &RunModel) {
     let code = exit_code(model);
     let t = model.totals();
-    let mut out = String::new();
     let icon = match code {
         ExitCode::Success => "✅",
         ExitCode::Interrupted => "🛑",
@@ -56,6 +63,12 @@ pub fn render(model: &RunModel) -> String {
         meta.push("**dry run**".to_owned());
     }
     let _ = writeln!(out, "{}", meta.join(" · "));
+}
+
+/// Block quotes for what a reader must not miss: refusal, incompleteness, interruption,
+/// failed restores.
+fn notices(out: &mut String, model: &RunModel) {
+    let t = model.totals();
     for r in &model.refused {
         let _ = writeln!(out, "\n> **Refused:** {}", cell(r));
     }
@@ -89,80 +102,95 @@ pub fn render(model: &RunModel) -> String {
             inline(&model.run_id)
         );
     }
-    if !model.scenarios.is_empty() {
-        let _ = writeln!(out);
+}
+
+fn scenario_table(out: &mut String, model: &RunModel) {
+    if model.scenarios.is_empty() {
+        return;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| scenario | fault | verdict | causes observed | time-to-effect | time-to-recover |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for s in &model.scenarios {
+        let causes = s
+            .observed()
+            .filter(|o| !o.causes.is_empty())
+            .map(|o| o.causes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>())
+            .map(|c| c.join(", "))
+            .unwrap_or_else(|| "-".to_owned());
+        let mut verdict = format!("{} {}", verdict_emoji(s.verdict), verdict_word(s.verdict));
+        if s.restore_failed() {
+            verdict.push_str(" (restore failed)");
+        }
         let _ = writeln!(
             out,
-            "| scenario | fault | verdict | causes observed | time-to-effect | time-to-recover |"
+            "| {} | {} | {} | {} | {} | {} |",
+            cell(&s.name),
+            cell(&s.fault),
+            verdict,
+            causes,
+            fmt_opt_duration(s.time_to_effect),
+            fmt_opt_duration(s.time_to_recover()),
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
-        for s in &model.scenarios {
-            let causes = s
-                .observed()
-                .filter(|o| !o.causes.is_empty())
-                .map(|o| o.causes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>())
-                .map(|c| c.join(", "))
-                .unwrap_or_else(|| "-".to_owned());
-            let mut verdict = format!("{} {}", verdict_emoji(s.verdict), verdict_word(s.verdict));
-            if s.restore_failed() {
-                verdict.push_str(" (restore failed)");
-            }
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                cell(&s.name),
-                cell(&s.fault),
-                verdict,
-                causes,
-                fmt_opt_duration(s.time_to_effect),
-                fmt_opt_duration(s.time_to_recover()),
-            );
-        }
     }
+}
+
+fn planned_changes(out: &mut String, model: &RunModel) {
     let with_changes: Vec<&ScenarioRecord> =
         model.scenarios.iter().filter(|s| !s.changes.is_empty()).collect();
-    if model.dry_run && !with_changes.is_empty() {
-        let _ = writeln!(out, "\n### Planned changes (dry run: nothing was changed)\n");
-        for s in with_changes {
-            let _ = writeln!(out, "#### `{}`\n", inline(&s.name));
-            for c in &s.changes {
-                let _ = writeln!(out, "- {}", code_span(c));
-            }
-            let _ = writeln!(out);
-        }
+    if !model.dry_run || with_changes.is_empty() {
+        return;
     }
+    let _ = writeln!(out, "\n### Planned changes (dry run: nothing was changed)\n");
+    for s in with_changes {
+        let _ = writeln!(out, "#### `{}`\n", inline(&s.name));
+        for c in &s.changes {
+            let _ = writeln!(out, "- {}", code_span(c));
+        }
+        let _ = writeln!(out);
+    }
+}
+
+fn failures(out: &mut String, model: &RunModel) {
     let failing: Vec<&ScenarioRecord> = model
         .scenarios
         .iter()
         .filter(|s| matches!(s.verdict, Verdict::Failed | Verdict::Error) || s.expectation_failed())
         .collect();
-    if !failing.is_empty() {
-        let _ = writeln!(out, "\n### Failures\n");
-        for s in failing {
-            failure_details(&mut out, s);
-        }
+    if failing.is_empty() {
+        return;
     }
+    let _ = writeln!(out, "\n### Failures\n");
+    for s in failing {
+        failure_details(out, s);
+    }
+}
+
+fn restore_failures(out: &mut String, model: &RunModel) {
     let restore_failed: Vec<&ScenarioRecord> =
         model.scenarios.iter().filter(|s| s.restore_failed()).collect();
-    if !restore_failed.is_empty() {
-        let _ = writeln!(out, "\n### Restore failures\n");
-        for s in restore_failed {
-            let _ = writeln!(out, "#### `{}`\n", inline(&s.name));
-            for u in s.failed_undos() {
-                let _ = writeln!(
-                    out,
-                    "- ❌ {}: {}",
-                    cell(&u.description),
-                    cell(u.error.as_deref().unwrap_or("no error text"))
-                );
-            }
-            for e in s.restore_errors() {
-                let _ = writeln!(out, "- ⚠️ error in {}: {}", stage_word(e.stage), cell(&e.error));
-            }
-            let _ = writeln!(out);
-        }
+    if restore_failed.is_empty() {
+        return;
     }
-    out
+    let _ = writeln!(out, "\n### Restore failures\n");
+    for s in restore_failed {
+        let _ = writeln!(out, "#### `{}`\n", inline(&s.name));
+        for u in s.failed_undos() {
+            let _ = writeln!(
+                out,
+                "- ❌ {}: {}",
+                cell(&u.description),
+                cell(u.error.as_deref().unwrap_or("no error text"))
+            );
+        }
+        for e in s.restore_errors() {
+            let _ = writeln!(out, "- ⚠️ error in {}: {}", stage_word(e.stage), cell(&e.error));
+        }
+        let _ = writeln!(out);
+    }
 }
 
 fn failure_details(out: &mut String, s: &ScenarioRecord) {
