@@ -365,32 +365,78 @@ fn verdict_color(v: Option<Verdict>) -> &'static str {
     }
 }
 
-#[expect(clippy::too_many_lines, reason = "one SVG drawn top to bottom; not split yet")]
+/// The trend chart's geometry: where a run index and a value in seconds are drawn.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    w: f64,
+    h: f64,
+    left: f64,
+    top: f64,
+    bottom: f64,
+    /// Top of the value axis (seconds).
+    max: f64,
+    /// Number of x positions (at least 2, so one run still has a width).
+    n: f64,
+}
+
+impl Frame {
+    fn new(points: &[Point<'_>]) -> Self {
+        let max = points.iter().flat_map(|p| [p.tte, p.ttr]).flatten().fold(0.0_f64, f64::max);
+        let n = points.len().max(2) as f64;
+        Self {
+            w: 900.0,
+            h: 170.0,
+            left: 48.0,
+            top: 10.0,
+            bottom: 40.0,
+            max: max.max(0.001) * 1.1,
+            n,
+        }
+    }
+    fn x(&self, i: usize) -> f64 {
+        self.left + (i as f64) * (self.w - self.left - 12.0) / (self.n - 1.0)
+    }
+    fn y(&self, v: f64) -> f64 {
+        self.top + (1.0 - v / self.max) * (self.h - self.top - self.bottom)
+    }
+}
+
 fn trend_svg(name: &str, points: &[Point<'_>]) -> String {
-    let (w, h, left, top, bottom) = (900.0, 170.0, 48.0, 10.0, 40.0);
-    let max =
-        points.iter().flat_map(|p| [p.tte, p.ttr]).flatten().fold(0.0_f64, f64::max).max(0.001)
-            * 1.1;
-    let n = points.len().max(2) as f64;
-    let x = |i: usize| left + (i as f64) * (w - left - 12.0) / (n - 1.0);
-    let y = |v: f64| top + (1.0 - v / max) * (h - top - bottom);
+    let f = Frame::new(points);
     let mut svg = format!(
         "<svg class=\"chart trend\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"trend of {}\">",
-        esc(name)
+        esc(name),
+        w = f.w,
+        h = f.h
     );
+    trend_grid(&mut svg, &f);
+    trend_series(&mut svg, &f, points);
+    trend_verdicts(&mut svg, &f, points);
+    trend_dates(&mut svg, &f, points);
+    svg.push_str("</svg>");
+    svg
+}
+
+fn trend_grid(svg: &mut String, f: &Frame) {
     for frac in [0.0, 0.5, 1.0] {
-        let v = max * frac;
+        let v = f.max * frac;
         let _ = write!(
             svg,
-            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eef\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#667\" text-anchor=\"end\">{}</text>",
-            w - 12.0,
-            y(v),
-            y(v),
-            left - 4.0,
-            y(v) + 3.0,
-            axis_secs(v, max)
+            "<line x1=\"{}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eef\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#667\" text-anchor=\"end\">{}</text>",
+            f.left,
+            f.w - 12.0,
+            f.y(v),
+            f.y(v),
+            f.left - 4.0,
+            f.y(v) + 3.0,
+            axis_secs(v, f.max)
         );
     }
+}
+
+/// Time-to-effect and time-to-recover: a line through the runs that have a value, and a
+/// point with a tooltip per run.
+fn trend_series(svg: &mut String, f: &Frame, points: &[Point<'_>]) {
     for (series, color, pick) in [
         ("time-to-effect", "#cf222e", (|p: &Point<'_>| p.tte) as fn(&Point<'_>) -> Option<f64>),
         ("time-to-recover", "#0969da", |p: &Point<'_>| p.ttr),
@@ -398,7 +444,7 @@ fn trend_svg(name: &str, points: &[Point<'_>]) -> String {
         let pts: Vec<String> = points
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| pick(p).map(|v| format!("{:.1},{:.1}", x(i), y(v))))
+            .filter_map(|(i, p)| pick(p).map(|v| format!("{:.1},{:.1}", f.x(i), f.y(v))))
             .collect();
         if pts.len() > 1 {
             let _ = write!(
@@ -412,40 +458,46 @@ fn trend_svg(name: &str, points: &[Point<'_>]) -> String {
                 let _ = write!(
                     svg,
                     "<circle class=\"point {series}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{color}\"><title>{}: {series} {v:.2} s</title></circle>",
-                    x(i),
-                    y(v),
+                    f.x(i),
+                    f.y(v),
                     esc(&p.run.label)
                 );
             }
         }
     }
-    let strip_y = h - bottom + 8.0;
-    let cell = ((w - left - 12.0) / n).clamp(2.0, 24.0);
+}
+
+/// A strip of verdict colours under the chart, one cell per run.
+fn trend_verdicts(svg: &mut String, f: &Frame, points: &[Point<'_>]) {
+    let strip_y = f.h - f.bottom + 8.0;
+    let cell = ((f.w - f.left - 12.0) / f.n).clamp(2.0, 24.0);
     for (i, p) in points.iter().enumerate() {
         let _ = write!(
             svg,
             "<rect class=\"verdict\" x=\"{:.1}\" y=\"{strip_y:.1}\" width=\"{:.1}\" height=\"10\" fill=\"{}\"><title>{}: {}</title></rect>",
-            x(i) - cell / 2.0,
+            f.x(i) - cell / 2.0,
             cell * 0.9,
             verdict_color(p.verdict),
             esc(&p.run.label),
             p.verdict.map(verdict_word).unwrap_or("not run")
         );
     }
-    if let (Some(first), Some(last)) = (points.first(), points.last()) {
-        let date = |p: &Point<'_>| {
-            p.run.model.started.map(|s| s.format("%m-%d %H:%M").to_string()).unwrap_or_default()
-        };
-        let _ = write!(
-            svg,
-            "<text x=\"{left}\" y=\"{:.1}\" font-size=\"10\" fill=\"#667\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#667\" text-anchor=\"end\">{}</text>",
-            h - 6.0,
-            esc(&date(first)),
-            w - 12.0,
-            h - 6.0,
-            esc(&date(last))
-        );
-    }
-    svg.push_str("</svg>");
-    svg
+}
+
+/// The first and the last run's start, at the chart's bottom corners.
+fn trend_dates(svg: &mut String, f: &Frame, points: &[Point<'_>]) {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else { return };
+    let date = |p: &Point<'_>| {
+        p.run.model.started.map(|s| s.format("%m-%d %H:%M").to_string()).unwrap_or_default()
+    };
+    let _ = write!(
+        svg,
+        "<text x=\"{}\" y=\"{:.1}\" font-size=\"10\" fill=\"#667\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#667\" text-anchor=\"end\">{}</text>",
+        f.left,
+        f.h - 6.0,
+        esc(&date(first)),
+        f.w - 12.0,
+        f.h - 6.0,
+        esc(&date(last))
+    );
 }
