@@ -148,3 +148,99 @@ async fn kube_rs_crud_watch_and_errors() {
     assert!(gone.is_ok(), "the namespace's pods went with it");
     lab.shutdown().await;
 }
+
+/// kube-rs's typed apps/batch clients against the controllers: a Deployment gets its
+/// ReplicaSet (revision 1, pod-template-hash) and pods owned by it; scaling to 0 removes
+/// the pods. No kubelet here: pods stay Pending.
+#[tokio::test]
+async fn kube_rs_deployment_gets_a_replicaset_and_controlled_pods() {
+    use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+    let dir = tempfile::tempdir().unwrap();
+    let (lab, client) = client(dir.path()).await;
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    let rss: Api<ReplicaSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let d: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "acrchaoslab.azurecr.io/web:v1"}]}}}
+    }))
+    .unwrap();
+    deployments.create(&PostParams::default(), &d).await.expect("create deployment");
+    let within = |s| Duration::from_secs(s);
+    let two_pods = tokio::time::timeout(within(10), async {
+        loop {
+            let l = pods.list(&ListParams::default().labels("app=web")).await.unwrap();
+            if l.items.len() == 2 {
+                return l.items;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the ReplicaSet created 2 pods");
+    let rs = rss.list(&ListParams::default()).await.unwrap().items.remove(0);
+    let hash = rs.metadata.labels.as_ref().unwrap()["pod-template-hash"].clone();
+    assert_eq!(rs.metadata.name.as_deref(), Some(format!("web-{hash}").as_str()));
+    let annotations = rs.metadata.annotations.clone().unwrap();
+    assert_eq!(annotations["deployment.kubernetes.io/revision"], "1");
+    for p in &two_pods {
+        let owner = &p.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!((owner.kind.as_str(), owner.controller), ("ReplicaSet", Some(true)));
+        assert_eq!(Some(&owner.uid), rs.metadata.uid.as_ref());
+    }
+    let scaled = tokio::time::timeout(
+        within(10),
+        await_condition(deployments.clone(), "web", |d: Option<&Deployment>| {
+            d.and_then(|d| d.status.as_ref()).is_some_and(|s| s.replicas == Some(2))
+        }),
+    )
+    .await;
+    assert!(scaled.is_ok(), "status.replicas reaches 2");
+    deployments
+        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 0}})))
+        .await
+        .expect("scale to 0");
+    let none = tokio::time::timeout(within(10), async {
+        while !pods.list(&ListParams::default().labels("app=web")).await.unwrap().items.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(none.is_ok(), "scaled down to no pods");
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn kube_rs_job_gets_a_pod_with_its_selector() {
+    use k8s_openapi::api::batch::v1::Job;
+    let dir = tempfile::tempdir().unwrap();
+    let (lab, client) = client(dir.path()).await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let jobs: Api<Job> = Api::default_namespaced(client.clone());
+    let j: Job = serde_json::from_value(json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+                 "containers": [{"name": "c", "image": "acrchaoslab.azurecr.io/web:v1"}]}}}
+    }))
+    .unwrap();
+    let created = jobs.create(&PostParams::default(), &j).await.expect("create job");
+    let uid = created.metadata.uid.clone().unwrap();
+    let selector = created.spec.as_ref().unwrap().selector.clone().unwrap();
+    assert_eq!(selector.match_labels.unwrap()["batch.kubernetes.io/controller-uid"], uid);
+    let job_pods = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let l = pods.list(&ListParams::default().labels("job-name=once")).await.unwrap();
+            if !l.items.is_empty() {
+                return l.items;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the job created its pod");
+    assert_eq!(job_pods[0].metadata.owner_references.as_ref().unwrap()[0].uid, uid);
+    lab.shutdown().await;
+}

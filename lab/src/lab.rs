@@ -404,7 +404,7 @@ impl LabBuilder {
         };
         // HOOK: Kubernetes API emulator and kubelet emulator start here (they need `state`,
         // `ca`, `containerd`); add their handles as fields and their variables to `env_vars`.
-        let kube = crate::kube::LabKube::start(&ca, &dir).await?;
+        let kube = crate::kube::LabKube::start_scaled(&ca, &dir, self.time_scale).await?;
         state.write().cluster_user_kubeconfig = Some(kube.api.kubeconfig());
         let kubelet = match (&containerd, self.kubelet) {
             (Some(ctd), true) => {

@@ -3,49 +3,26 @@
 //! when `CI=true`.
 
 mod kube_support;
+mod kubectl_support;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use kube_support::Api;
+use kubectl_support::require_kubectl;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-
-fn kubectl_bin() -> Option<PathBuf> {
-    let fixed = PathBuf::from("/usr/bin/kubectl");
-    if fixed.exists() {
-        return Some(fixed);
-    }
-    std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("kubectl")).find(|c| c.exists()))
-}
-
-/// The kubectl binary, or `None` after printing a SKIPPED line (panics under CI=true).
-fn require_kubectl(test: &str) -> Option<PathBuf> {
-    match kubectl_bin() {
-        Some(b) => Some(b),
-        None if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("kubectl is required in CI (Debian package kubernetes-client) for {test}")
-        }
-        None => {
-            eprintln!("SKIPPED: {test}: kubectl not found (install kubernetes-client)");
-            None
-        }
-    }
-}
 
 struct Kubectl {
-    bin: PathBuf,
     api: Api,
-    kubeconfig: PathBuf,
+    k: kubectl_support::Kubectl,
 }
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
+impl std::ops::Deref for Kubectl {
+    type Target = kubectl_support::Kubectl;
+    fn deref(&self) -> &Self::Target {
+        &self.k
+    }
 }
 
 impl Kubectl {
@@ -54,57 +31,8 @@ impl Kubectl {
         let api = Api::start().await;
         let kubeconfig = api.dir.path().join("kubeconfig");
         api.srv.write_kubeconfig(&kubeconfig).expect("write kubeconfig");
-        Some(Kubectl { bin, api, kubeconfig })
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.bin);
-        c.args(args)
-            .arg("--request-timeout=20s")
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("HOME", self.api.dir.path())
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .kill_on_drop(true);
-        c
-    }
-
-    async fn run(&self, args: &[&str]) -> Out {
-        let o = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
-            .await
-            .expect("kubectl timed out")
-            .expect("spawn kubectl");
-        Out {
-            ok: o.status.success(),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args).await;
-        assert!(o.ok, "kubectl {args:?} failed:\nstdout: {}\nstderr: {}", o.stdout, o.stderr);
-        o.stdout
-    }
-
-    async fn with_stdin(&self, args: &[&str], input: &str) -> String {
-        use tokio::io::AsyncWriteExt;
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kubectl");
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input.as_bytes()).await.unwrap();
-        drop(stdin);
-        let o = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .expect("kubectl timed out")
-            .unwrap();
-        let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        assert!(o.status.success(), "kubectl {args:?} failed:\n{out}\n{err}");
-        out.into_owned()
+        let k = kubectl_support::Kubectl::new(bin, &kubeconfig, api.dir.path());
+        Some(Kubectl { api, k })
     }
 }
 

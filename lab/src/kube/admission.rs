@@ -86,6 +86,9 @@ pub fn prepare_create(
             labels.insert("kubernetes.io/metadata.name".into(), Value::String(name.to_string()));
         }
         Kind::Pod => prepare_pod(name, obj, sa_lookup)?,
+        Kind::Deployment | Kind::ReplicaSet | Kind::Job | Kind::CronJob => {
+            super::admission_workloads::prepare(kind, name, obj)?
+        }
         Kind::Secret => normalize_secret(name, obj)?,
         // No volume controller in the lab: a claim stays Pending, as with no provisioner.
         Kind::PersistentVolumeClaim => {

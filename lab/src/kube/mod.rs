@@ -25,8 +25,10 @@
 //! (context `aks-chaos-lab`).
 
 pub mod admission;
+mod admission_workloads;
 pub mod api;
 pub mod bench;
+pub mod controllers;
 pub mod discovery;
 pub mod error;
 pub mod kind;
@@ -41,6 +43,7 @@ pub mod watch;
 
 #[cfg(feature = "testing")]
 pub use api::ApiOptions;
+pub use controllers::{ControllerOptions, Controllers};
 pub use error::ApiError;
 pub use kind::Kind;
 pub use server::{KubeServerError, LabKube};

@@ -177,6 +177,8 @@ pub struct LabKube {
     pub api: KubeApiServer,
     pub metrics: Served,
     pub kubeconfig: std::path::PathBuf,
+    /// The workload controllers and the root CA publisher on the API's store.
+    pub controllers: super::Controllers,
 }
 
 impl std::fmt::Debug for LabKube {
@@ -191,9 +193,20 @@ impl std::fmt::Debug for LabKube {
 
 impl LabKube {
     /// Start both servers on loopback over a fresh store and write
-    /// `<state_dir>/kubeconfig`.
+    /// `<state_dir>/kubeconfig`; controllers at time scale 1.
     pub async fn start(ca: &LabCa, state_dir: &Path) -> Result<LabKube, KubeServerError> {
+        Self::start_scaled(ca, state_dir, 1.0).await
+    }
+
+    /// As `start`, the controllers' durations multiplied by `time_scale`.
+    pub async fn start_scaled(
+        ca: &LabCa,
+        state_dir: &Path,
+        time_scale: f64,
+    ) -> Result<LabKube, KubeServerError> {
         let store = super::store::Store::new();
+        let opts = super::ControllerOptions { time_scale, root_ca_pem: Some(ca.cert_pem()) };
+        let controllers = super::Controllers::start(store.clone(), opts);
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback");
         let api = KubeApiServer::start(store.clone(), ca, loopback, ApiOptions::new("")).await?;
         let metrics = crate::metrics::serve(store, loopback)
@@ -201,7 +214,7 @@ impl LabKube {
             .map_err(|source| KubeServerError::Listen { addr: loopback, source })?;
         let kubeconfig = state_dir.join("kubeconfig");
         api.write_kubeconfig(&kubeconfig)?;
-        Ok(LabKube { api, metrics, kubeconfig })
+        Ok(LabKube { api, metrics, kubeconfig, controllers })
     }
 
     /// The object store (the kubelet emulator works on it in-process).
@@ -225,6 +238,7 @@ impl LabKube {
 
     /// Stop both servers.
     pub async fn shutdown(self) {
+        drop(self.controllers);
         tokio::join!(self.api.shutdown(), self.metrics.shutdown());
     }
 }

@@ -192,10 +192,21 @@ pub fn pod_status(
     let uninit: Vec<&str> =
         slots.iter().filter(|s| s.init && !s.is_done()).map(|s| s.name.as_str()).collect();
     let all_running = unready.is_empty() && slots.iter().any(|s| !s.init);
+    // Every container exited 0 (a Job's pod): Succeeded, not ready with PodCompleted.
+    let succeeded = all_running
+        && slots
+            .iter()
+            .filter(|s| !s.init)
+            .all(|s| matches!(s.state, ContainerState::Terminated { .. }));
     // Go prints a []string as [a b].
     let unready_msg = format!("containers with unready status: [{}]", unready.join(" "));
+    let (ready, not_ready_reason, not_ready_msg) = if succeeded {
+        (false, "PodCompleted", None)
+    } else {
+        (all_running, "ContainersNotReady", Some(unready_msg))
+    };
     let mut conditions = vec![
-        condition("PodReadyToStartContainers", true, None, None, now),
+        condition("PodReadyToStartContainers", !succeeded, None, None, now),
         condition(
             "Initialized",
             uninit.is_empty(),
@@ -203,19 +214,17 @@ pub fn pod_status(
             Some(format!("containers with incomplete status: [{}]", uninit.join(" "))),
             now,
         ),
-        condition("Ready", all_running, Some("ContainersNotReady"), Some(unready_msg.clone()), now),
-        condition(
-            "ContainersReady",
-            all_running,
-            Some("ContainersNotReady"),
-            Some(unready_msg),
-            now,
-        ),
+        condition("Ready", ready, Some(not_ready_reason), not_ready_msg.clone(), now),
+        condition("ContainersReady", ready, Some(not_ready_reason), not_ready_msg, now),
         condition("PodScheduled", true, None, None, now),
     ];
     keep_transitions(&mut conditions, old);
     let mut status = json!({
-        "phase": if all_running { "Running" } else { "Pending" },
+        "phase": match (succeeded, all_running) {
+            (true, _) => "Succeeded",
+            (false, true) => "Running",
+            _ => "Pending",
+        },
         "conditions": conditions,
         "hostIP": net.host_ip,
         "hostIPs": [{"ip": net.host_ip}],

@@ -47,6 +47,21 @@ pub(super) struct PodWorker {
     net: PodNet,
     start_time: String,
     last_status: Option<Value>,
+    /// Containers exit 0 once started (see [`runs_to_completion`]).
+    completes: bool,
+}
+
+/// Nothing is executed, so a container "runs" forever once its image is there. A Job's
+/// pod (controlled by a Job, `restartPolicy` Never or OnFailure) is the exception: its
+/// containers are reported as exited 0 once started, so Jobs and CronJobs complete. A
+/// pull failure still keeps them waiting, as on a real node; bare pods are unchanged.
+fn runs_to_completion(pod: &Value) -> bool {
+    let policy = pod.pointer("/spec/restartPolicy").and_then(Value::as_str).unwrap_or("Always");
+    let job_owned = pod
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| refs.iter().any(|r| r["controller"] == true && r["kind"] == "Job"));
+    policy != "Always" && job_owned
 }
 
 impl PodWorker {
@@ -65,6 +80,7 @@ impl PodWorker {
             ns: s("/metadata/namespace"),
             name: s("/metadata/name"),
             slots: slots_of(&pod),
+            completes: runs_to_completion(&pod),
             pod,
             shared,
             node,
@@ -187,7 +203,7 @@ impl PodWorker {
         if slot.image_id.is_empty() {
             slot.image_id = image_ref;
         }
-        slot.state = if slot.init {
+        slot.state = if slot.init || self.completes {
             ContainerState::Terminated {
                 reason: "Completed".into(),
                 started_at: now.clone(),

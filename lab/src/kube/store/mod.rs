@@ -241,6 +241,8 @@ impl Store {
         if inner.objects.contains_key(&key) {
             return Err(ApiError::already_exists(kind.group(), kind.plural(), &name));
         }
+        // The uid first: the Job strategy builds its selector from it.
+        obj["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
         {
             let objects = &inner.objects;
             let ns_s = ns.clone().unwrap_or_default();
@@ -251,7 +253,6 @@ impl Store {
         }
         {
             let meta = obj["metadata"].as_object_mut().expect("metadata");
-            meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
             meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
             meta.remove("deletionTimestamp");
             if matches!(kind, Kind::Pod | Kind::Namespace | Kind::Lease | Kind::Node)
