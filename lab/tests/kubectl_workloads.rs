@@ -1,8 +1,9 @@
 //! A user's workloads on the lab, through the real kubectl: a Deployment rolls out
 //! through the kubelet emulator's real pulls (containerd, the ACR front door), a
 //! `kubectl set image` to a tag that does not exist leaves the new pod in
-//! ErrImagePull/ImagePullBackOff and keeps the old one, a Job completes, and every
-//! namespace has `kube-root-ca.crt`. Needs root, containerd, docker-registry and kubectl
+//! ErrImagePull/ImagePullBackOff and keeps the old one (and `kubectl logs` answers as the
+//! kubelet does), a Job completes, every namespace has `kube-root-ca.crt`, nodes carry
+//! their conditions and renew their Leases. Needs root, containerd, docker-registry and kubectl
 //! (loud SKIP, or a failure under CI=true).
 
 mod containerd_support;
@@ -118,6 +119,22 @@ async fn deployment_rollout_and_failed_image_update_with_kubectl() {
     let o = k.run(&["rollout", "status", "deployment/web", "-n", "shop", "--timeout=30s"]).await;
     assert!(!o.ok);
     assert!(o.stderr.contains("deployment \"web\" exceeded its progress deadline"), "{}", o.stderr);
+    // kubectl logs: the kubelet's refusal for the container that never started, an
+    // (empty) log for the running one.
+    let new_name = new_pod["metadata"]["name"].as_str().unwrap();
+    let o = k.run(&["logs", new_name, "-n", "shop"]).await;
+    assert!(!o.ok);
+    let refusal = format!(
+        "Error from server (BadRequest): container \"web\" in pod \"{new_name}\" is waiting to start: "
+    );
+    assert!(o.stderr.contains(&refusal), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("trying and failing to pull image")
+            || o.stderr.contains("image can't be pulled"),
+        "{}",
+        o.stderr
+    );
+    k.ok(&["logs", &old_name, "-n", "shop"]).await;
     let events = k.ok(&["get", "events", "-n", "shop", "--sort-by=.lastTimestamp"]).await;
     assert!(events.contains("ScalingReplicaSet") && events.contains("ErrImagePull"), "{events}");
     // Undo: the old template is the newest revision again, the failing pod goes.
@@ -133,10 +150,8 @@ async fn deployment_rollout_and_failed_image_update_with_kubectl() {
     assert!(history.contains('2') && history.contains('3'), "{history}");
 
     // A Job runs to completion; kube-root-ca.crt is in the new namespace.
-    let job = format!(
-        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\n  namespace: shop\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: once\n        image: {good}\n"
-    );
-    k.with_stdin(&["apply", "-f", "-"], &job).await;
+    // kubectl's typed create commands send protobuf.
+    k.ok(&["create", "job", "once", "-n", "shop", "--image", &good]).await;
     let out = k
         .ok(&["wait", "--for=condition=complete", "job/once", "-n", "shop", "--timeout=60s"])
         .await;
@@ -146,6 +161,18 @@ async fn deployment_rollout_and_failed_image_update_with_kubectl() {
         out.lines().nth(1).is_some_and(|l| l.contains("Complete") && l.contains("1/1")),
         "{out}"
     );
+    // Every minute on the lab clock (time scale 0.02): a Job about every 1.2 s.
+    k.ok(&["create", "cronjob", "tick", "-n", "shop", "--image", &good, "--schedule", "* * * * *"])
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let jobs = k.ok(&["get", "jobs", "-n", "shop", "-o", "name"]).await;
+        if jobs.lines().any(|l| l.starts_with("job.batch/tick-")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the CronJob made no Job: {jobs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let ca = k
         .ok(&[
             "get",
@@ -158,6 +185,25 @@ async fn deployment_rollout_and_failed_image_update_with_kubectl() {
         ])
         .await;
     assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    // Nodes: Ready with the four conditions, the real containerd's version, leases renewed.
+    let nodes = k.ok(&["get", "nodes", "-o", "wide"]).await;
+    let row = nodes.lines().nth(1).expect("a node");
+    assert!(row.contains(" Ready ") && row.contains("containerd://"), "{nodes}");
+    let described = k.ok(&["describe", "nodes"]).await;
+    for c in ["MemoryPressure", "DiskPressure", "PIDPressure", "KubeletReady"] {
+        assert!(described.contains(c), "{c} missing:\n{described}");
+    }
+    let node = row.split_whitespace().next().unwrap().to_string();
+    let renew = async || {
+        let args =
+            ["get", "lease", &node, "-n", "kube-node-lease", "-o", "jsonpath={.spec.renewTime}"];
+        k.ok(&args).await
+    };
+    let first = renew().await;
+    // Renewed every 10 s at time scale 0.02: every 0.2 s.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let second = renew().await;
+    assert!(!first.is_empty() && second > first, "{first} then {second}");
     k.ok(&["delete", "deployment", "web", "-n", "shop"]).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !pods(&k).await.is_empty() {

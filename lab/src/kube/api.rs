@@ -176,6 +176,8 @@ struct Target<'a> {
     namespace: Option<&'a str>,
     name: Option<&'a str>,
     status: bool,
+    /// `pods/<name>/log`.
+    log: bool,
 }
 
 fn parse_target<'a>(
@@ -201,12 +203,13 @@ fn parse_target<'a>(
     if !kind.namespaced() && namespace.is_some() {
         return Err(nf());
     }
-    let status = match sub {
-        None => false,
-        Some("status") if kind.has_status_subresource() => true,
+    let (status, log) = match sub {
+        None => (false, false),
+        Some("status") if kind.has_status_subresource() => (true, false),
+        Some("log") if kind == Kind::Pod => (false, true),
         Some(_) => return Err(nf()),
     };
-    Ok(Target { kind, namespace, name, status })
+    Ok(Target { kind, namespace, name, status, log })
 }
 
 fn parse_body(body: &Bytes, yaml: bool, headers: &HeaderMap) -> Result<Value, ApiError> {
@@ -265,6 +268,9 @@ fn resource(
     let ns = t.namespace;
     if let Some(r) = authorize(st, user, method, &t, q, body, headers, path)? {
         return Ok(r);
+    }
+    if t.log {
+        return pod_log(st, method, &t, q, path);
     }
     let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
     let wants_table =
@@ -403,6 +409,28 @@ fn resource(
     }
 }
 
+/// `GET pods/<name>/log`: plain text, or the API server's / kubelet's refusal.
+fn pod_log(
+    st: &AppState,
+    method: &Method,
+    t: &Target<'_>,
+    q: &HashMap<String, String>,
+    path: &str,
+) -> Result<Response, ApiError> {
+    let Some(name) = t.name.filter(|_| *method == Method::GET) else {
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({path})"
+        )));
+    };
+    let pod = st.store.get(&Kind::Pod, t.namespace, name)?;
+    let text = super::logs::pod_log(&pod, q)?;
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/plain")
+        .body(Body::from(text))
+        .expect("static response parts"))
+}
+
 /// RBAC for a resource request; answers self reviews (never stored) itself.
 #[allow(clippy::too_many_arguments, reason = "the parts of one request")]
 fn authorize(
@@ -430,6 +458,9 @@ fn authorize(
     let mut attrs = Attributes::resource(verb, kind, ns, t.name);
     if t.status {
         attrs.subresource = "status".into();
+    }
+    if t.log {
+        attrs.subresource = "log".into();
     }
     if !rbac::allowed(store, user, &attrs) {
         return Err(attrs.forbidden(user));

@@ -91,6 +91,12 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             r["categories"] = json!(k.categories());
         }
         resources.push(r);
+        if k == Kind::Pod {
+            resources.push(json!({
+                "name": "pods/log", "singularName": "", "namespaced": true,
+                "kind": "Pod", "verbs": ["get"],
+            }));
+        }
         if k.has_status_subresource() {
             resources.push(json!({
                 "name": format!("{}/status", k.plural()),

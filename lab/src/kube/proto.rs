@@ -1,6 +1,7 @@
 //! Decoding the Kubernetes protobuf envelope for the few request bodies kubectl sends as
 //! `application/vnd.kubernetes.protobuf` (typed clients: `create namespace`,
-//! `create secret …`, `create configmap`, `create serviceaccount`). A hand-written
+//! `create secret …`, `create configmap`, `create serviceaccount`; the workloads in
+//! `super::proto_workloads`). A hand-written
 //! wire-format reader (no protoc); responses are always JSON.
 
 use base64::Engine as _;
@@ -15,7 +16,7 @@ fn err(what: &str) -> ApiError {
     ApiError::bad_request(format!("error decoding protobuf request body: {what}"))
 }
 
-enum Field<'a> {
+pub(super) enum Field<'a> {
     Varint(u64),
     Bytes(&'a [u8]),
 }
@@ -33,7 +34,7 @@ fn varint(b: &[u8], pos: &mut usize) -> Result<u64, ApiError> {
     Err(err("varint too long"))
 }
 
-fn fields(b: &[u8]) -> Result<Vec<(u32, Field<'_>)>, ApiError> {
+pub(super) fn fields(b: &[u8]) -> Result<Vec<(u32, Field<'_>)>, ApiError> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < b.len() {
@@ -58,12 +59,12 @@ fn fields(b: &[u8]) -> Result<Vec<(u32, Field<'_>)>, ApiError> {
     Ok(out)
 }
 
-fn string(b: &[u8]) -> Result<String, ApiError> {
+pub(super) fn string(b: &[u8]) -> Result<String, ApiError> {
     String::from_utf8(b.to_vec()).map_err(|_| err("string field is not UTF-8"))
 }
 
 /// A map entry message `{key = 1; value = 2}`.
-fn entry(b: &[u8]) -> Result<(String, Vec<u8>), ApiError> {
+pub(super) fn entry(b: &[u8]) -> Result<(String, Vec<u8>), ApiError> {
     let mut k = String::new();
     let mut v = Vec::new();
     for (n, f) in fields(b)? {
@@ -83,7 +84,7 @@ fn put_map(obj: &mut Map<String, Value>, key: &str, k: String, v: Value) {
     }
 }
 
-fn object_meta(b: &[u8]) -> Result<Value, ApiError> {
+pub(super) fn object_meta(b: &[u8]) -> Result<Value, ApiError> {
     let mut m = Map::new();
     for (n, f) in fields(b)? {
         match (n, f) {
@@ -195,6 +196,9 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     if api_version == "authorization.k8s.io/v1" {
         return self_review(&kind, raw);
     }
+    if let Some(spec) = super::proto_workloads::spec_of(&api_version, &kind) {
+        return super::proto_workloads::decode(&api_version, &kind, spec, raw);
+    }
     let mut obj = Map::new();
     obj.insert("apiVersion".into(), json!(api_version));
     obj.insert("kind".into(), json!(kind));
@@ -208,7 +212,8 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             "UnsupportedMediaType",
             format!(
                 "the emulator decodes protobuf only for v1 Namespace, Secret, ConfigMap and \
-                 ServiceAccount (got {api_version} {kind}); send application/json"
+                 ServiceAccount, apps/v1 Deployment, batch/v1 Job and CronJob (got {api_version} \
+                 {kind}); send application/json"
             ),
         ));
     }

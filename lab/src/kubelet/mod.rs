@@ -20,6 +20,7 @@
 pub mod backoff;
 pub mod creds;
 pub mod events;
+pub mod heartbeat;
 pub mod image;
 pub mod messages;
 pub mod node;
@@ -140,11 +141,16 @@ pub(crate) fn now_ts() -> String {
 #[derive(Debug)]
 pub struct Kubelet {
     manager: JoinHandle<()>,
+    /// Node Lease renewal and status reports (when nodes are registered).
+    heartbeat: Option<JoinHandle<()>>,
 }
 
 impl Drop for Kubelet {
     fn drop(&mut self) {
         self.manager.abort();
+        if let Some(h) = &self.heartbeat {
+            h.abort();
+        }
     }
 }
 
@@ -164,9 +170,12 @@ impl Kubelet {
                 config.time_scale
             )));
         }
+        let mut heartbeat = None;
         if let Some(info) = &config.node_info {
             node::register(&store, &config.nodes, info)
                 .map_err(|e| KubeletError::Config(format!("registering nodes: {}", e.message)))?;
+            let beat = heartbeat::run(store.clone(), config.nodes.clone(), config.time_scale);
+            heartbeat = Some(tokio::spawn(beat));
         }
         let permits = if config.serialize_image_pulls { 1 } else { Semaphore::MAX_PERMITS };
         let pull_slots = config.nodes.iter().map(|_| Arc::new(Semaphore::new(permits))).collect();
@@ -175,7 +184,7 @@ impl Kubelet {
             Manager { shared, workers: HashMap::new(), unschedulable: HashSet::new(), count: 0 }
                 .run(),
         );
-        Ok(Kubelet { manager })
+        Ok(Kubelet { manager, heartbeat })
     }
 
     /// Stop everything now.

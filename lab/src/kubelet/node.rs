@@ -77,11 +77,10 @@ pub fn node_object(node: &NodeConfig, info: &NodeInfo) -> Value {
                 { "type": "InternalIP", "address": node.host_ip },
                 { "type": "Hostname", "address": node.name },
             ],
-            "conditions": [ {
-                "type": "Ready", "status": "True", "reason": "KubeletReady",
-                "message": "kubelet is posting ready status",
-                "lastHeartbeatTime": now, "lastTransitionTime": now,
-            } ],
+            "conditions": conditions(&now),
+            "capacity": host_capacity(),
+            "allocatable": host_capacity(),
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
                 "kubeletVersion": info.kubelet_version,
                 "kubeProxyVersion": info.kubelet_version,
@@ -90,10 +89,41 @@ pub fn node_object(node: &NodeConfig, info: &NodeInfo) -> Value {
                 "kernelVersion": info.kernel_version,
                 "operatingSystem": "linux",
                 "architecture": info.architecture,
-                "machineID": "", "systemUUID": "", "bootID": "",
+                "machineID": read_trimmed("/etc/machine-id"),
+                "systemUUID": read_trimmed("/sys/class/dmi/id/product_uuid"),
+                "bootID": read_trimmed("/proc/sys/kernel/random/boot_id"),
             },
         },
     })
+}
+
+/// The four conditions a healthy kubelet posts (`nodestatus` setters), in its order.
+fn conditions(now: &str) -> Value {
+    let c = |ty: &str, status: &str, reason: &str, message: &str| {
+        json!({"type": ty, "status": status, "reason": reason, "message": message,
+               "lastHeartbeatTime": now, "lastTransitionTime": now})
+    };
+    json!([
+        c("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        c("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        c("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        c("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+    ])
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// The host's CPUs and memory (cAdvisor's machine info), 110 pods (the kubelet default).
+fn host_capacity() -> Value {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let mem_kib = read_trimmed("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    json!({"cpu": cpus.to_string(), "memory": format!("{mem_kib}Ki"), "pods": "110"})
 }
 
 /// Register every node (an existing Node of the same name is replaced, as a restarted
@@ -130,5 +160,13 @@ mod tests {
         assert_eq!(n["status"]["nodeInfo"]["containerRuntimeVersion"], "containerd://1.6.20~ds1");
         assert_eq!(n["metadata"]["labels"]["agentpool"], "nodepool1");
         assert_eq!(n["metadata"]["labels"]["kubernetes.io/hostname"], "aks-nodepool1-0");
+        let types: Vec<&str> = n["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["type"].as_str())
+            .collect();
+        assert_eq!(types, ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]);
+        assert!(n["status"]["capacity"]["memory"].as_str().unwrap().ends_with("Ki"));
     }
 }
