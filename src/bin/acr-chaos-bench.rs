@@ -2,10 +2,11 @@
 //! `reports/bench.json` (one object per section, each figure with its target when it has
 //! one). Speed targets live here, never in timed tests.
 //!
-//! Usage: `acr-chaos-bench [--out FILE] [--only SECTION]...`
+//! Usage: `acr-chaos-bench [--out FILE] [--only SECTION]...`; the sections and their
+//! figures are described in docs/bench.md.
 
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn main() -> std::process::ExitCode {
@@ -17,7 +18,9 @@ fn main() -> std::process::ExitCode {
             "--out" => out = args.next().map(PathBuf::from).unwrap_or(out),
             "--only" => only.extend(args.next()),
             "-h" | "--help" => {
-                println!("acr-chaos-bench [--out FILE] [--only classify|lab|kube|engine|diff]...");
+                println!(
+                    "acr-chaos-bench [--out FILE] [--only classify|lab|kube|engine|overhead|validate|diff]..."
+                );
                 return std::process::ExitCode::SUCCESS;
             }
             other => {
@@ -41,6 +44,22 @@ fn main() -> std::process::ExitCode {
     }
     if want("engine") {
         sections.insert("engine".into(), rt.block_on(bench_engine()));
+    }
+    if want("overhead") {
+        sections.insert(
+            "overhead".into(),
+            with_product(|exe, dir| {
+                acr_chaos::engine::bench::overhead::bench(exe, dir, OVERHEAD_REPETITIONS)
+            }),
+        );
+    }
+    if want("validate") {
+        sections.insert(
+            "validate".into(),
+            with_product(|exe, dir| {
+                acr_chaos::engine::bench::overhead::bench_validate(exe, dir, VALIDATE_REPETITIONS)
+            }),
+        );
     }
     if want("diff") {
         let dir = tempdir().join("diff");
@@ -161,13 +180,22 @@ async fn bench_kube() -> Value {
 
 async fn bench_engine() -> Value {
     // the built-in suite through the real `acr-chaos` binary next to this one
-    let exe = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("acr-chaos")));
-    match exe {
-        Some(exe) if exe.is_file() => tokio::task::spawn_blocking(move || {
-            acr_chaos::engine::bench::bench(&exe, std::path::Path::new("scenarios"))
-        })
+    tokio::task::spawn_blocking(|| with_product(acr_chaos::engine::bench::bench))
         .await
-        .unwrap_or_else(|e| json!({"error": e.to_string()})),
+        .unwrap_or_else(|e| json!({"error": e.to_string()}))
+}
+
+/// Runs of one scenario against an already running lab (median and p90 of these).
+const OVERHEAD_REPETITIONS: usize = 15;
+/// Runs of `acr-chaos validate scenarios` (and of `--version`).
+const VALIDATE_REPETITIONS: usize = 30;
+
+/// `f` with the `acr-chaos` binary built next to this one and the built-in scenarios.
+fn with_product(f: impl FnOnce(&Path, &Path) -> Value) -> Value {
+    let exe = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("acr-chaos")));
+    let scenarios = std::fs::canonicalize("scenarios").unwrap_or_else(|_| "scenarios".into());
+    match exe {
+        Some(exe) if exe.is_file() => f(&exe, &scenarios),
         _ => json!({"error": "the acr-chaos binary is not built next to acr-chaos-bench"}),
     }
 }
