@@ -67,8 +67,12 @@ fn main() -> std::process::ExitCode {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    // Merge into an existing file so `--only` refreshes one section.
-    let mut doc = std::fs::read_to_string(&out)
+    write_figures(&out, sections)
+}
+
+/// Merge `sections` into `out` (so that `--only` refreshes one section) and print them.
+fn write_figures(out: &Path, sections: serde_json::Map<String, Value>) -> std::process::ExitCode {
+    let mut doc = std::fs::read_to_string(out)
         .ok()
         .and_then(|s| serde_json::from_str::<Value>(&s).ok())
         .filter(Value::is_object)
@@ -84,7 +88,7 @@ fn main() -> std::process::ExitCode {
     if let Some(dir) = out.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    match std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n") {
+    match std::fs::write(out, serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n") {
         Ok(()) => {
             println!("wrote {}", out.display());
             std::process::ExitCode::SUCCESS
@@ -97,8 +101,15 @@ fn main() -> std::process::ExitCode {
 }
 
 fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, m)| m.trim().to_string())
+    });
     json!({
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "cpu": cpu,
         "os": std::env::consts::OS,
         "arch": std::env::consts::ARCH,
     })

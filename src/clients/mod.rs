@@ -108,11 +108,24 @@ impl ClientError {
 }
 
 /// Install the aws-lc-rs rustls provider once per process (kube, reqwest and
-/// azure_identity all use rustls; only aws-lc-rs is compiled in).
+/// azure_identity all use rustls; only aws-lc-rs is compiled in), and seed its random
+/// generator on a background thread. A process's first random bytes cost the seeding of
+/// AWS-LC's generator; drawn inside the first TLS handshake, they would sit on the path
+/// of every command that connects. Commands call this first, so the seeding overlaps
+/// with loading their input; the first handshake waits only for what is left of it.
 pub fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let random = provider.secure_random;
+        let seeding = std::thread::Builder::new().name("seed-rng".into()).spawn(move || {
+            // a failure here shows again, and is reported, where the bytes are needed
+            let _ = random.fill(&mut [0u8; 32]);
+        });
+        if let Err(e) = seeding {
+            tracing::debug!(error = %e, "no thread to seed the random generator early");
+        }
+        let _ = provider.install_default();
     });
 }
 

@@ -57,6 +57,7 @@ pub struct DiagnoseArgs {
 
 /// Run `diagnose` on its own tokio runtime.
 pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    crate::clients::install_crypto_provider();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(run_async(args))
 }

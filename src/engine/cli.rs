@@ -563,7 +563,7 @@ async fn run_scenarios(
         reprobe_interval: super::probe::REPROBE_INTERVAL
             .mul_f64(p.env.time_scale.clamp(0.001, 1.0)),
     });
-    let alerts = alert_context(target, &planned, &p.env, retry, over, &cancel)
+    let alerts = alert_context(p.c.http.clone(), target, &planned, &p.env, retry, over, &cancel)
         .map_err(|e| Refusal::invalid(format!("alert clients: {e}")))?;
     let svc = Arc::new(Services {
         arm: p.c.arm.clone(),
@@ -621,8 +621,9 @@ async fn run_scenarios(
     Ok(code)
 }
 
-/// Alert clients, when any scenario has alerts.
+/// Alert clients, when any scenario has alerts; on the run's HTTP client (same roots).
 fn alert_context(
+    http: reqwest::Client,
     target: &Target,
     planned: &[Planned],
     env: &Env,
@@ -635,11 +636,6 @@ fn alert_context(
     if all_alerts.is_empty() {
         return Ok(None);
     }
-    let ca = match &over.ca_pem {
-        Some(p) => Some(p.clone()),
-        None => super::connect::extra_ca()?,
-    };
-    let http = crate::clients::credential::http_client(ca.as_deref())?;
     let cred = over.credential.clone().or_else(|| super::connect::credential_config(target).ok());
     let mut ctx = crate::alerts::connect::from_target(
         target,

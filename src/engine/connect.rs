@@ -17,6 +17,9 @@ use std::time::Duration;
 pub struct Connected {
     pub arm: ArmClient,
     pub kube: Kube,
+    /// The HTTP client ARM uses (the platform's roots plus the extra CA), for the other
+    /// HTTP clients of the run: building one reads and parses every system root.
+    pub http: reqwest::Client,
 }
 
 fn env_var(name: &str, what: &str) -> Result<String, ClientError> {
@@ -146,12 +149,12 @@ pub async fn connect(
         t.endpoints.arm_audience.as_ref(),
         http.clone(),
     )?;
-    let arm = ArmClient::new(http, &arm_endpoint, tokens)?
+    let arm = ArmClient::new(http.clone(), &arm_endpoint, tokens)?
         .with_retry(retry)
         .with_lro(lro_interval, Duration::from_secs(600));
     let kube =
         Kube::connect(t.kubernetes.kubeconfig.as_deref(), t.kubernetes.context.as_deref()).await?;
-    Ok(Connected { arm, kube })
+    Ok(Connected { arm, kube, http })
 }
 
 /// The target's facts without calling anything (dry runs).

@@ -156,7 +156,8 @@ async fn diagnose_names_cause_and_fix_for_each_builtin_fault() {
         .await
         .expect("context from lab.env");
     ctx.nsg_id = Some(facts.nsg_id.clone());
-    let conn = Connected { arm: ctx.arm.clone(), kube: ctx.kube.clone() };
+    let conn =
+        Connected { arm: ctx.arm.clone(), kube: ctx.kube.clone(), http: reqwest::Client::new() };
     let base_env = resolve_env(&conn, static_env(&target, "diag")).await.expect("resolve env");
     let kubelet_oid = base_env.kubelet_object_id.clone().unwrap();
     let (acr, _) = diagnose::arm_name_rg(&facts.registry_id);

@@ -229,17 +229,18 @@ pub fn stats(xs: &[f64]) -> Value {
 /// The figures of several runs.
 fn summarize(splits: &[Split]) -> Value {
     let col = |f: &dyn Fn(&Split) -> f64| -> Vec<f64> { splits.iter().map(f).collect() };
-    let mut stages = serde_json::Map::new();
-    for (i, stage) in STAGES.iter().enumerate() {
-        let name = serde_json::to_value(stage).ok().and_then(|v| v.as_str().map(str::to_string));
-        stages.insert(
-            name.unwrap_or_else(|| format!("{stage:?}")),
+    // an array, so that the stages keep the engine's order
+    let stages: Vec<Value> = STAGES
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| {
             json!({
+                "stage": stage,
                 "engine": stats(&col(&|s| s.stages[i].engine_ms)),
                 "kubelet_wait": stats(&col(&|s| s.stages[i].kubelet_ms)),
-            }),
-        );
-    }
+            })
+        })
+        .collect();
     json!({
         "startup": stats(&col(&|s| s.startup_ms)),
         "connect": stats(&col(&|s| s.connect_ms)),
