@@ -566,6 +566,38 @@ mod tests {
         assert!(e.message.contains(why), "{s:?}: {}", e.message);
     }
 
+    const HEX64: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// Edges of the OCI distribution reference grammar the hand-written matchers replaced
+    /// regexes for: ports, digests (with and without a tag), case, the tag's length limit.
+    #[test]
+    fn image_ref_edges_accept_and_reject_as_the_grammar_says() {
+        let long_tag = "a".repeat(128);
+        for ok in [
+            "acr.azurecr.io:443/team/app:v1".to_string(),
+            format!("localhost:5000/a@sha256:{HEX64}"),
+            format!("myacr.azurecr.io/app:v1@sha256:{HEX64}"),
+            "MyACR.azurecr.io/app:v1".to_string(),
+            "app:V1_RC.2-x".to_string(),
+            format!("app:{long_tag}"),
+        ] {
+            ImageRef::from_str(&ok).unwrap_or_else(|e| panic!("{ok:?}: {}", e.message));
+        }
+        for (bad, why) in [
+            (format!("app:{long_tag}a"), "tag"),
+            ("app:".to_string(), "tag \"\""),
+            ("app:.x".to_string(), "tag \".x\""),
+            (format!("app@sha256:{}", HEX64.to_ascii_uppercase()), "digest"),
+            (format!("app@sha512:{HEX64}{HEX64}"), "digest"),
+            ("acr.io:123456/app".to_string(), "registry host"),
+            ("acr.io:/app".to_string(), "registry host"),
+            ("App".to_string(), "must be lowercase"),
+        ] {
+            let e = ImageRef::from_str(&bad).unwrap_err();
+            assert!(e.message.contains(why), "{bad:?}: {}", e.message);
+        }
+    }
+
     #[test]
     fn image_parts() {
         let r = ImageRef::from_str("myacr.azurecr.io/team/app:v1").unwrap();
