@@ -203,6 +203,12 @@ pub enum EventKind {
     RunInterrupted {
         signal: String,
     },
+    /// A change on the target not known to be undone, found at the end of the run (an
+    /// undo the scenarios did not get to) or before its first change (an earlier run's
+    /// that could not be replayed). Maps to exit code 3: run `acr-chaos recover`.
+    UndoPending {
+        change: String,
+    },
     RunFinished {
         exit_code: i32,
     },

@@ -10,6 +10,7 @@ use super::recover;
 use super::scenario::{self as stage, Services, SharedSink};
 use super::signals::{self, Canceller};
 use crate::ExitCode;
+use crate::clients::ClientError;
 use crate::clients::retry::RetryPolicy;
 use crate::events::{Event, EventKind, Sink, Verdict};
 use crate::faults::{self, Env};
@@ -189,8 +190,9 @@ pub async fn run_on_target(
     // the reporters exist before the first check, so that a refused run still leaves its
     // junit.xml and report.json, with the reason
     let terminal = if args.quiet { Terminal::Quiet } else { Terminal::Stderr };
-    let reporters =
-        Arc::new(Mutex::new(report::standard_reporters(&args.report_dir, &run_id, terminal)));
+    let mut reporters = report::standard_reporters(&args.report_dir, &run_id, terminal);
+    reporters.push(Box::new(report::terminal::DryRunPlan::default()));
+    let reporters = Arc::new(Mutex::new(reporters));
     let sink = SharedSink::new(Box::new(Forward(reporters.clone())));
     sink.emit(Event::run(EventKind::RunStarted {
         run_id: run_id.clone(),
@@ -200,26 +202,30 @@ pub async fn run_on_target(
     }));
     let checked = checked_plan(args, scenarios, target, &run_id, &over);
     let refused = checked.is_err();
-    let code = match checked {
+    match checked {
         Err(reasons) => {
             for reason in reasons {
-                signals::say(&format!("refused: {reason}"));
                 sink.emit(Event::run(EventKind::RunRefused { reason }));
             }
-            signals::say("the run was refused before its first change; nothing was changed");
-            ExitCode::InvalidInput
         }
-        Ok((env0, planned)) if args.dry_run => {
-            dry_run(&sink, target, &env0, &planned);
-            ExitCode::Success
-        }
+        Ok((env0, planned)) if args.dry_run => dry_run(&sink, target, &env0, &planned),
         Ok((env0, planned)) => {
-            let live = Live { args, target, sink: &sink, run_id: &run_id, retry, lro_interval };
-            live.run(env0, planned, &over).await
+            let live = Live {
+                args,
+                target,
+                sink: &sink,
+                run_id: &run_id,
+                retry,
+                lro_interval,
+                over: &over,
+                cancel: Canceller::new(),
+            };
+            live.run(env0, planned).await;
         }
-    };
-    let model_code = reporters.lock().map(|r| r.exit_code()).unwrap_or(ExitCode::Success);
-    let code = code.worst(model_code);
+    }
+    // The one place a run's exit code comes from: the events (see report::model::exit_code).
+    // A reporter that panicked leaves the outcome unknown: never report that as a pass.
+    let code = reporters.lock().map_or(ExitCode::RestoreFailed, |r| r.exit_code());
     sink.emit(Event::run(EventKind::RunFinished { exit_code: code.code() }));
     let finished = reporters.lock().map(|mut r| r.finish());
     if let Ok(Err(e)) = finished {
@@ -289,9 +295,6 @@ fn dry_run(sink: &SharedSink, target: &Target, env: &Env, planned: &[Planned]) {
             lease::LEASE_NAME
         ));
         changes.extend(p.fault.describe(&env).into_iter().map(|c| format!("fault: {c}")));
-        for c in &changes {
-            println!("{}: {c}", p.plan.name);
-        }
         sink.emit(Event::scenario(
             &p.plan.name,
             EventKind::ScenarioStarted {
@@ -308,21 +311,42 @@ fn dry_run(sink: &SharedSink, target: &Target, env: &Env, planned: &[Planned]) {
     }
 }
 
-/// Why a live run stopped before its first change.
-struct Refusal {
-    code: ExitCode,
-    message: String,
+/// Why a live run stopped before its first change. Each becomes a `run-refused` event;
+/// [`RunError::EarlierFaultsRemain`] also names the changes not known to be undone.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The plan or configuration does not allow the run (nothing was changed).
+    #[error("{0}")]
+    Refused(String),
+    /// Another live process holds the run lease.
+    #[error(
+        "another acr-chaos process ({holder}) holds the lease {namespace}/{lease} ({detail}); wait for it to finish, or if it died on another machine, wait {seconds}s for the lease to expire and retry",
+        lease = lease::LEASE_NAME,
+        seconds = lease::LEASE_SECONDS
+    )]
+    LeaseHeld { holder: String, namespace: String, detail: String },
+    /// The target could not be reached, identified or prepared.
+    #[error("{what}: {source}")]
+    Target {
+        what: String,
+        #[source]
+        source: Box<ClientError>,
+    },
+    #[error(transparent)]
+    Permissions(#[from] super::permissions::PermissionCheckError),
+    /// An earlier run may have left a fault that could not be undone.
+    #[error(
+        "an earlier run may have left a fault on this cluster that could not be undone; nothing was changed by this run. Fix the following, then run `acr-chaos recover --target FILE`:\n  {}",
+        .0.join("\n  ")
+    )]
+    EarlierFaultsRemain(Vec<String>),
 }
 
-impl Refusal {
-    /// Bad target or configuration, or another live run: nothing was changed (exit 2).
-    fn invalid(message: String) -> Self {
-        Self { code: ExitCode::InvalidInput, message }
-    }
-    /// A fault may be in place and we could not undo it: nothing was changed by this run,
-    /// but the target is not known to be clean (exit 3).
-    fn unsafe_target(message: String) -> Self {
-        Self { code: ExitCode::RestoreFailed, message }
+impl RunError {
+    fn target(what: impl Into<String>) -> impl FnOnce(ClientError) -> Self {
+        let what = what.into();
+        move |source| RunError::Target { what, source: Box::new(source) }
     }
 }
 
@@ -346,16 +370,17 @@ async fn connect_target(
     lro_interval: Duration,
     over: &Overrides,
     sink: &SharedSink,
-) -> Result<Connected, Refusal> {
+) -> Result<Connected, RunError> {
     let name = target.name.as_str();
     let started = std::time::Instant::now();
     let c = connect(target, retry, lro_interval, over)
         .await
-        .map_err(|e| Refusal::invalid(format!("target {name}: {e}")))?;
-    let version =
-        c.kube.version().await.map_err(|e| {
-            Refusal::invalid(format!("target {name}: Kubernetes API unreachable: {e}"))
-        })?;
+        .map_err(RunError::target(format!("target {name}")))?;
+    let version = c
+        .kube
+        .version()
+        .await
+        .map_err(RunError::target(format!("target {name}: Kubernetes API unreachable")))?;
     let message = format!(
         "{CONNECTED_NOTE}{} (Kubernetes {version}) in {:.1} ms",
         c.kube.server,
@@ -371,23 +396,22 @@ async fn prepare(
     env0: Env,
     run_id: &str,
     over: &Overrides,
-) -> Result<Prepared, Refusal> {
+) -> Result<Prepared, RunError> {
     let name = target.name.as_str();
     let here = recover::identify(&c, target, Duration::from_secs(30))
         .await
-        .map_err(|e| Refusal::invalid(format!("target {name}: cluster identity: {e}")))?;
-    let env =
-        resolve_env(&c, env0).await.map_err(|e| Refusal::invalid(format!("target {name}: {e}")))?;
+        .map_err(RunError::target(format!("target {name}: cluster identity")))?;
+    let env = resolve_env(&c, env0).await.map_err(RunError::target(format!("target {name}")))?;
     let jns = target.journal_namespace.to_string();
     c.kube
         .ensure_namespace(&jns, run_id)
         .await
-        .map_err(|e| Refusal::invalid(format!("journal namespace {jns}: {e}")))?;
+        .map_err(RunError::target(format!("journal namespace {jns}")))?;
     for s in &over.secrets {
         c.kube
             .put_secret(&jns, s)
             .await
-            .map_err(|e| Refusal::invalid(format!("pull secret in {jns}: {e}")))?;
+            .map_err(RunError::target(format!("pull secret in {jns}")))?;
     }
     Ok(Prepared { c, env, here, jns })
 }
@@ -401,20 +425,12 @@ async fn take_cluster(
     target: &Target,
     sink: &SharedSink,
     run_id: &str,
-) -> Result<(), Refusal> {
+) -> Result<(), RunError> {
     let note = |message: String| sink.emit(Event::run(EventKind::Note { message }));
     let me = HolderProcess::this_process("run");
-    match lease::acquire(&p.c.kube, &p.jns, run_id, &me)
-        .await
-        .map_err(|e| Refusal::invalid(format!("lease: {e}")))?
-    {
+    match lease::acquire(&p.c.kube, &p.jns, run_id, &me).await.map_err(RunError::target("lease"))? {
         Acquire::Held { holder, detail } => {
-            return Err(Refusal::invalid(format!(
-                "another acr-chaos process ({holder}) holds the lease {}/{} ({detail}); wait for it to finish, or if it died on another machine, wait {}s for the lease to expire and retry",
-                p.jns,
-                lease::LEASE_NAME,
-                lease::LEASE_SECONDS
-            )));
+            return Err(RunError::LeaseHeld { holder, namespace: p.jns.clone(), detail });
         }
         Acquire::Acquired { took_over: Some((holder, why)) } => {
             note(format!(
@@ -442,11 +458,7 @@ async fn take_cluster(
     if let Err(e) = lease::release(&p.c.kube, &p.jns, run_id).await {
         tracing::warn!(error = %e, "releasing the lease");
     }
-    let problems: Vec<String> = rec.problems().collect();
-    Err(Refusal::unsafe_target(format!(
-        "an earlier run may have left a fault on this cluster that could not be undone; nothing was changed by this run. Fix the following, then run `acr-chaos recover --target FILE`:\n  {}",
-        problems.join("\n  ")
-    )))
+    Err(RunError::EarlierFaultsRemain(rec.problems().collect()))
 }
 
 /// What a live run needs besides the plan.
@@ -457,168 +469,137 @@ struct Live<'a> {
     run_id: &'a str,
     retry: RetryPolicy,
     lro_interval: Duration,
+    over: &'a Overrides,
+    /// Flipped by a signal or a lost lease; the receiver is what the waits watch.
+    cancel: (Canceller, watch::Receiver<bool>),
 }
 
 impl Live<'_> {
-    /// The run under signal handling; a refusal or an interruption becomes its event and
-    /// its exit code.
-    async fn run(&self, env0: Env, planned: Vec<Planned>, over: &Overrides) -> ExitCode {
-        let (canceller, cancel) = Canceller::new();
+    /// The run under signal handling. Everything it has to say (a refusal, an
+    /// interruption, changes not known to be undone) becomes an event: the exit code is
+    /// read from the events.
+    async fn run(&self, env0: Env, planned: Vec<Planned>) {
+        let canceller = &self.cancel.0;
         signals::spawn_handler(canceller.clone());
-        let (args, target, sink, run_id) = (self.args, self.target, self.sink, self.run_id);
-        let r = live_run(
-            args,
-            target,
-            env0,
-            planned,
-            sink,
-            run_id,
-            self.retry.clone(),
-            self.lro_interval,
-            over,
-            &canceller,
-            cancel,
-        )
-        .await;
-        let code = r.unwrap_or_else(|refusal| {
-            sink.emit(Event::run(EventKind::RunRefused { reason: refusal.message.clone() }));
-            signals::say(&format!("error: {}", refusal.message));
-            refusal.code
-        });
-        match canceller.reason() {
-            Some(signal) => {
-                sink.emit(Event::run(EventKind::RunInterrupted { signal }));
-                code.worst(ExitCode::Interrupted)
-            }
-            None => code,
-        }
-    }
-}
-
-#[expect(clippy::too_many_arguments, reason = "to be split into typed stages (issue #12 item 1)")]
-async fn live_run(
-    args: &RunArgs,
-    target: &Target,
-    env0: Env,
-    planned: Vec<Planned>,
-    sink: &SharedSink,
-    run_id: &str,
-    retry: RetryPolicy,
-    lro_interval: Duration,
-    over: &Overrides,
-    canceller: &Canceller,
-    cancel: watch::Receiver<bool>,
-) -> Result<ExitCode, Refusal> {
-    let c = connect_target(target, retry.clone(), lro_interval, over, sink).await?;
-    let preflight = super::permissions::preflight(&c, target, &env0, &planned, sink).await;
-    if let Some(code) = preflight.map_err(|e| Refusal::invalid(e.to_string()))? {
-        return Ok(code);
-    }
-    let p = prepare(c, target, env0, run_id, over).await?;
-    let environment =
-        super::environment::observe(&p.c, &p.env.registry_id, &p.env.cluster_id).await;
-    sink.emit(Event::run(EventKind::EnvironmentObserved { environment }));
-    take_cluster(&p, target, sink, run_id).await?;
-    let lost = canceller.clone();
-    let renewer =
-        lease::spawn_renewer(p.c.kube.clone(), p.jns.clone(), run_id.to_string(), move |why| {
-            signals::say(&format!("stopping: {why}; restoring every change"));
-            lost.cancel("lease-lost");
-        });
-    let result = run_scenarios(args, target, &p, planned, sink, run_id, retry, over, cancel).await;
-    renewer.abort();
-    if let Err(e) = lease::release(&p.c.kube, &p.jns, run_id).await {
-        tracing::warn!(error = %e, "releasing the lease");
-    }
-    result
-}
-
-#[expect(clippy::too_many_arguments, reason = "to be split into typed stages (issue #12 item 1)")]
-async fn run_scenarios(
-    args: &RunArgs,
-    target: &Target,
-    p: &Prepared,
-    planned: Vec<Planned>,
-    sink: &SharedSink,
-    run_id: &str,
-    retry: RetryPolicy,
-    over: &Overrides,
-    cancel: watch::Receiver<bool>,
-) -> Result<ExitCode, Refusal> {
-    let work_dir = std::env::current_dir().unwrap_or_default();
-    let mut files = Journal::standard_files(&args.report_dir, &work_dir, run_id);
-    if over.ephemeral {
-        files.truncate(1);
-    }
-    let journal = Arc::new(Journal::new(
-        run_id,
-        p.here.clone(),
-        files,
-        Some((p.c.kube.clone(), p.jns.clone())),
-    ));
-    let prober = Arc::new(KubeProber {
-        kube: p.c.kube.clone(),
-        secret_source_namespace: p.jns.clone(),
-        settle: Duration::from_secs(3),
-        reprobe_interval: super::probe::REPROBE_INTERVAL
-            .mul_f64(p.env.time_scale.clamp(0.001, 1.0)),
-    });
-    let alerts = alert_context(p.c.http.clone(), target, &planned, &p.env, retry, over, &cancel)
-        .map_err(|e| Refusal::invalid(format!("alert clients: {e}")))?;
-    let svc = Arc::new(Services {
-        arm: p.c.arm.clone(),
-        kube: p.c.kube.clone(),
-        prober,
-        journal,
-        sink: sink.clone(),
-        run_id: run_id.to_string(),
-        namespace_prefix: target.namespace_prefix.to_string(),
-        preflight_deadline: target.timeouts.preflight.into(),
-        restore_deadline: target.timeouts.restore.into(),
-        cancel: cancel.clone(),
-        alerts,
-        lease: Some(stage::LeaseGuard {
-            kube: p.c.kube.clone(),
-            namespace: p.jns.clone(),
-            holder: run_id.to_string(),
-        }),
-    });
-    let env = Arc::new(p.env.clone());
-    let jobs: Vec<_> = planned
-        .into_iter()
-        .map(|pl| {
-            let locks: BTreeSet<_> = pl.fault.locks(&env).into_iter().collect();
-            let svc = svc.clone();
-            let env = env.clone();
-            (locks, move || async move {
-                if *svc.cancel.borrow() {
-                    return None;
+        if let Err(e) = self.run_live(env0, planned).await {
+            self.sink.emit(Event::run(EventKind::RunRefused { reason: e.to_string() }));
+            if let RunError::EarlierFaultsRemain(problems) = e {
+                for change in problems {
+                    self.sink.emit(Event::run(EventKind::UndoPending { change }));
                 }
-                Some(stage::run(&svc, &pl.plan, pl.fault.as_ref(), &env).await)
+            }
+        }
+        if let Some(signal) = canceller.reason() {
+            self.sink.emit(Event::run(EventKind::RunInterrupted { signal }));
+        }
+    }
+
+    async fn run_live(&self, env0: Env, planned: Vec<Planned>) -> Result<(), RunError> {
+        let (target, sink, run_id) = (self.target, self.sink, self.run_id);
+        let c =
+            connect_target(target, self.retry.clone(), self.lro_interval, self.over, sink).await?;
+        if super::permissions::preflight(&c, target, &env0, &planned, sink).await? {
+            return Ok(());
+        }
+        let p = prepare(c, target, env0, run_id, self.over).await?;
+        let environment =
+            super::environment::observe(&p.c, &p.env.registry_id, &p.env.cluster_id).await;
+        sink.emit(Event::run(EventKind::EnvironmentObserved { environment }));
+        take_cluster(&p, target, sink, run_id).await?;
+        let lost = self.cancel.0.clone();
+        let lost_sink = sink.clone();
+        let renewer =
+            lease::spawn_renewer(p.c.kube.clone(), p.jns.clone(), run_id.to_string(), move |why| {
+                let message = format!("stopping: {why}; restoring every change");
+                lost_sink.emit(Event::run(EventKind::Note { message }));
+                lost.cancel("lease-lost");
+            });
+        let result = self.run_scenarios(&p, planned).await;
+        renewer.abort();
+        if let Err(e) = lease::release(&p.c.kube, &p.jns, run_id).await {
+            tracing::warn!(error = %e, "releasing the lease");
+        }
+        result
+    }
+
+    async fn run_scenarios(&self, p: &Prepared, planned: Vec<Planned>) -> Result<(), RunError> {
+        let svc = Arc::new(self.services(p, &planned)?);
+        let env = Arc::new(p.env.clone());
+        let jobs: Vec<_> = planned
+            .into_iter()
+            .map(|pl| {
+                let locks: BTreeSet<_> = pl.fault.locks(&env).into_iter().collect();
+                let svc = svc.clone();
+                let env = env.clone();
+                (locks, move || async move {
+                    if *svc.cancel.borrow() {
+                        return;
+                    }
+                    stage::run(&svc, &pl.plan, pl.fault.as_ref(), &env).await;
+                })
             })
+            .collect();
+        plan::schedule(self.args.parallel, jobs).await;
+        self.sink.emit(Event::run(EventKind::Note {
+            message: format!("ARM requests: {}", p.c.arm.request_count()),
+        }));
+        if let Err(e) = svc.journal.close().await {
+            tracing::warn!(error = %e, "removing the journal's cluster copy");
+        }
+        // an undo the scenarios did not get to (interrupted between journal and inject),
+        // or one whose journal update failed: the events alone would not show it
+        for entry in svc.journal.snapshot().await.unfinished() {
+            let change = entry.undo.describe();
+            self.sink.emit(Event::run(EventKind::UndoPending { change }));
+        }
+        Ok(())
+    }
+
+    /// The run-wide services the scenarios share.
+    fn services(&self, p: &Prepared, planned: &[Planned]) -> Result<Services, RunError> {
+        let (args, run_id, target) = (self.args, self.run_id, self.target);
+        let work_dir = std::env::current_dir().unwrap_or_default();
+        let mut files = Journal::standard_files(&args.report_dir, &work_dir, run_id);
+        if self.over.ephemeral {
+            files.truncate(1);
+        }
+        let journal = Arc::new(Journal::new(
+            run_id,
+            p.here.clone(),
+            files,
+            Some((p.c.kube.clone(), p.jns.clone())),
+        ));
+        let prober = Arc::new(KubeProber {
+            kube: p.c.kube.clone(),
+            secret_source_namespace: p.jns.clone(),
+            settle: Duration::from_secs(3),
+            reprobe_interval: super::probe::REPROBE_INTERVAL
+                .mul_f64(p.env.time_scale.clamp(0.001, 1.0)),
+        });
+        let cancel = self.cancel.1.clone();
+        let http = p.c.http.clone();
+        let alerts =
+            alert_context(http, target, planned, &p.env, self.retry.clone(), self.over, &cancel)
+                .map_err(RunError::target("alert clients"))?;
+        Ok(Services {
+            arm: p.c.arm.clone(),
+            kube: p.c.kube.clone(),
+            prober,
+            journal,
+            sink: self.sink.clone(),
+            run_id: run_id.to_string(),
+            namespace_prefix: target.namespace_prefix.to_string(),
+            preflight_deadline: target.timeouts.preflight.into(),
+            restore_deadline: target.timeouts.restore.into(),
+            cancel,
+            alerts,
+            lease: Some(stage::LeaseGuard {
+                kube: p.c.kube.clone(),
+                namespace: p.jns.clone(),
+                holder: run_id.to_string(),
+            }),
         })
-        .collect();
-    let outcomes = plan::schedule(args.parallel, jobs).await;
-    sink.emit(Event::run(EventKind::Note {
-        message: format!("ARM requests: {}", p.c.arm.request_count()),
-    }));
-    if let Err(e) = svc.journal.close().await {
-        tracing::warn!(error = %e, "removing the journal's cluster copy");
     }
-    let mut code = ExitCode::Success;
-    for o in outcomes.iter().flatten() {
-        if o.restore_failed {
-            code = code.worst(ExitCode::RestoreFailed);
-        }
-        if o.verdict == Verdict::Failed {
-            code = code.worst(ExitCode::ExpectationFailed);
-        }
-    }
-    if svc.journal.snapshot().await.unfinished().next().is_some() {
-        // an undo the scenarios did not get to (interrupted between journal and inject)
-        code = code.worst(ExitCode::RestoreFailed);
-    }
-    Ok(code)
 }
 
 /// Alert clients, when any scenario has alerts; on the run's HTTP client (same roots).
@@ -630,7 +611,7 @@ fn alert_context(
     retry: RetryPolicy,
     over: &Overrides,
     cancel: &watch::Receiver<bool>,
-) -> Result<Option<crate::alerts::AlertContext>, crate::clients::ClientError> {
+) -> Result<Option<crate::alerts::AlertContext>, ClientError> {
     let all_alerts: Vec<crate::scenario::Alert> =
         planned.iter().flat_map(|p| p.plan.alerts.iter().cloned()).collect();
     if all_alerts.is_empty() {

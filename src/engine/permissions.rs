@@ -9,7 +9,6 @@
 use super::connect::Connected;
 use super::plan::Planned;
 use super::scenario::{SharedSink, scenario_namespace};
-use crate::ExitCode;
 use crate::clients::ClientError;
 use crate::clients::arm::ArmPermission;
 use crate::events::{Event, EventKind, Stage, Verdict};
@@ -150,20 +149,20 @@ pub fn describe_missing(scenario: &str, gone: &[Need]) -> Vec<String> {
 #[error("checking the identity's permissions before the first change: {0}")]
 pub struct PermissionCheckError(#[source] pub ClientError);
 
-/// The preflight check. `Ok(None)`: every permission is held, go on. `Ok(Some(code))`:
-/// refused — one JUnit error case per scenario that lacks a permission, naming each;
-/// nothing was changed. `Err`: the check itself failed (the run stops, exit 2).
+/// The preflight check. `Ok(false)`: every permission is held, go on. `Ok(true)`:
+/// refused — one JUnit error case per scenario that lacks a permission, naming each, and
+/// a `run-refused` event; nothing was changed. `Err`: the check itself failed.
 pub async fn preflight(
     c: &Connected,
     target: &Target,
     env0: &Env,
     planned: &[Planned],
     sink: &SharedSink,
-) -> Result<Option<ExitCode>, PermissionCheckError> {
+) -> Result<bool, PermissionCheckError> {
     let needs = plan_needs(target, env0, planned);
     let gone = missing(c, &needs).await.map_err(PermissionCheckError)?;
     if gone.is_empty() {
-        return Ok(None);
+        return Ok(false);
     }
     for p in planned {
         let name = &p.plan.name;
@@ -179,9 +178,6 @@ pub async fn preflight(
         let verdict = match gone.get(name) {
             Some(g) => {
                 let lines = describe_missing(name, g);
-                for l in &lines {
-                    eprintln!("refused: {l}");
-                }
                 sink.emit(Event::scenario(
                     name,
                     EventKind::ScenarioError {
@@ -195,10 +191,14 @@ pub async fn preflight(
         };
         sink.emit(Event::scenario(name, EventKind::ScenarioFinished { verdict }));
     }
-    eprintln!(
-        "the run's identity lacks permissions its changes or their undo need; nothing was changed"
+    let missing: Vec<String> =
+        gone.iter().flat_map(|(name, g)| describe_missing(name, g)).collect();
+    let reason = format!(
+        "the run's identity lacks permissions its changes or their undo need; nothing was changed:\n  {}",
+        missing.join("\n  ")
     );
-    Ok(Some(ExitCode::InvalidInput))
+    sink.emit(Event::run(EventKind::RunRefused { reason }));
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -131,7 +131,8 @@ pub fn write_reports(dir: &Path, model: &RunModel) -> Result<Vec<PathBuf>, Repor
 pub enum Terminal {
     /// Live progress and the summary table on stderr.
     Stderr,
-    /// Nothing on the terminal (tests, `--quiet`).
+    /// No progress (tests, `--quiet`): only what needs a human on stderr — a refusal, an
+    /// interruption, a change not known to be undone.
     Quiet,
 }
 
@@ -154,7 +155,10 @@ pub fn standard_reporters(root: &Path, run_id: &str, terminal: Terminal) -> Stan
         dir: root.join(run_id),
         log: EventLog::new(root.join(run_id).join(EVENT_LOG_FILE)),
         model: RunModel::new(),
-        progress: (terminal == Terminal::Stderr).then(Progress::stderr),
+        progress: Some(match terminal {
+            Terminal::Stderr => Progress::stderr(),
+            Terminal::Quiet => Progress::stderr_attention(),
+        }),
         terminal,
         extra: Vec::new(),
     }

@@ -296,6 +296,9 @@ pub struct RunModel {
     pub events: Vec<Event>,
     /// Unfinished undos read from the run's own journal file (`report` on a run folder).
     pub journal_pending: Vec<String>,
+    /// Changes the engine announced as not known to be undone (`undo-pending`).
+    #[serde(default)]
+    pub undo_pending: Vec<String>,
 }
 
 impl RunModel {
@@ -323,7 +326,8 @@ impl RunModel {
         let mut out: Vec<String> = Vec::new();
         let from_events =
             self.scenarios.iter().flat_map(|s| s.pending_undos().into_iter().map(str::to_owned));
-        for u in from_events.chain(self.journal_pending.iter().cloned()) {
+        let announced = self.undo_pending.iter().cloned();
+        for u in from_events.chain(announced).chain(self.journal_pending.iter().cloned()) {
             if !out.contains(&u) {
                 out.push(u);
             }
@@ -408,6 +412,7 @@ impl RunModel {
                 self.environment = Some(environment.clone())
             }
             EventKind::RunInterrupted { signal } => self.interrupted = Some(signal.clone()),
+            EventKind::UndoPending { change } => self.undo_pending.push(change.clone()),
             EventKind::RunFinished { exit_code } => {
                 self.engine_exit_code = Some(*exit_code);
                 self.finished = Some(event.at);
@@ -500,6 +505,7 @@ fn apply_scenario_event(s: &mut ScenarioRecord, event: &Event) {
         | EventKind::RunRefused { .. }
         | EventKind::EnvironmentObserved { .. }
         | EventKind::RunInterrupted { .. }
+        | EventKind::UndoPending { .. }
         | EventKind::RunFinished { .. } => {}
     }
 }
@@ -527,7 +533,8 @@ fn exit_code_from_i32(code: i32) -> Option<ExitCode> {
 }
 
 /// The process exit code of a run: the worst of (in this order of precedence)
-/// - 3 when any restore failed (a failed undo, or an error in the restore stage) — it
+/// - 3 when any restore failed (a failed undo, or an error in the restore stage), or the
+///   engine announced a change not known to be undone (`undo-pending`) — it
 ///   wins even over an interruption: the environment may still be faulty;
 /// - 130 when the run was interrupted (`run-interrupted`);
 /// - 2 when the run was refused (invalid input or configuration, a guard rail);
@@ -551,6 +558,9 @@ pub fn exit_code(model: &RunModel) -> ExitCode {
 /// in `run-finished`.
 pub fn exit_code_as_finished(model: &RunModel) -> ExitCode {
     let mut code = ExitCode::Success;
+    if !model.undo_pending.is_empty() {
+        code = code.worst(ExitCode::RestoreFailed);
+    }
     for s in &model.scenarios {
         if s.restore_failed() {
             code = code.worst(ExitCode::RestoreFailed);

@@ -135,6 +135,19 @@ pub struct Progress {
     start: Option<DateTime<Utc>>,
     /// Spinners per running scenario, when drawing on a terminal.
     spinners: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
+    /// Only the events that need a human (`--quiet`).
+    attention_only: bool,
+}
+
+/// Events a quiet run still shows: the run did not do what was asked, or left something
+/// for a human to do.
+fn needs_attention(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::RunRefused { .. }
+            | EventKind::RunInterrupted { .. }
+            | EventKind::UndoPending { .. }
+    )
 }
 
 impl std::fmt::Debug for Progress {
@@ -155,12 +168,24 @@ impl Progress {
             color: stderr_wants_color(),
             start: None,
             spinners,
+            attention_only: false,
+        }
+    }
+
+    /// Only what needs a human, as plain lines on stderr (`--quiet`).
+    pub fn stderr_attention() -> Self {
+        Self {
+            out: Box::new(std::io::stderr()),
+            color: stderr_wants_color(),
+            start: None,
+            spinners: None,
+            attention_only: true,
         }
     }
 
     /// Plain lines to any writer (no spinners, no colour): CI logs and tests.
     pub fn plain(out: Box<dyn Write + Send>) -> Self {
-        Self { out, color: false, start: None, spinners: None }
+        Self { out, color: false, start: None, spinners: None, attention_only: false }
     }
 
     fn line(&mut self, event: &Event) -> String {
@@ -213,6 +238,9 @@ impl Progress {
 
 impl Sink for Progress {
     fn event(&mut self, event: &Event) {
+        if self.attention_only && !needs_attention(&event.kind) {
+            return;
+        }
         self.spin(event);
         if !notable(&event.kind) {
             return;
@@ -230,6 +258,35 @@ impl Sink for Progress {
     }
 }
 
+/// The plan of a dry run on stdout, one `<scenario>: <change>` line per change: the
+/// output `--dry-run` is asked for (read from the `scenario-started` events).
+#[derive(Debug, Default)]
+pub struct DryRunPlan {
+    dry_run: bool,
+}
+
+impl Sink for DryRunPlan {
+    fn event(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::RunStarted { dry_run, .. } => self.dry_run = *dry_run,
+            EventKind::ScenarioStarted { changes, .. } if self.dry_run => {
+                let name = event.scenario.as_deref().unwrap_or_default();
+                let mut out = std::io::stdout().lock();
+                for c in changes {
+                    let _ = writeln!(out, "{name}: {c}");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl super::Reporter for DryRunPlan {
+    fn finish(&mut self) -> Result<Vec<std::path::PathBuf>, super::ReportError> {
+        Ok(Vec::new())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +297,34 @@ mod tests {
         Event { at, scenario: Some("s1".into()), kind }
     }
 
+    /// `--quiet` still says why a run was refused or left work for a human, nothing else.
+    #[test]
+    fn quiet_shows_only_what_needs_a_human() {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let mut p = Progress::plain(Box::new(buf.clone()));
+        p.attention_only = true;
+        p.event(&ev(0, EventKind::Note { message: "ARM requests: 3".into() }));
+        p.event(&ev(1, EventKind::RunRefused { reason: "lease held".into() }));
+        p.event(&ev(2, EventKind::UndoPending { change: "DELETE rule r1".into() }));
+        p.event(&ev(3, EventKind::RunFinished { exit_code: 3 }));
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains("run refused") && lines[0].contains("lease held"), "{text}");
+        assert!(lines[1].contains("not known to be undone: DELETE rule r1"), "{text}");
+    }
+
     #[test]
     fn spinners_come_and_go_per_scenario() {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
@@ -248,6 +333,7 @@ mod tests {
             color: true,
             start: None,
             spinners: Some((multi, HashMap::new())),
+            attention_only: false,
         };
         let started = EventKind::ScenarioStarted {
             fault: "acr-detach".into(),

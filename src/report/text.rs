@@ -136,9 +136,14 @@ pub fn describe(kind: &EventKind) -> String {
         EventKind::ScenarioFinished { verdict } => format!("finished: {}", verdict_word(*verdict)),
         EventKind::EnvironmentObserved { environment } => describe_environment(environment),
         EventKind::Note { message } => message.clone(),
-        EventKind::RunRefused { reason } => format!("run refused: {reason}"),
+        EventKind::RunRefused { reason } => {
+            format!("run refused before its first change (nothing was changed): {reason}")
+        }
         EventKind::RunInterrupted { signal } => {
             format!("run interrupted by {signal}: restoring changes")
+        }
+        EventKind::UndoPending { change } => {
+            format!("not known to be undone: {change} (run `acr-chaos recover`)")
         }
         EventKind::RunFinished { exit_code } => format!("run finished: exit code {exit_code}"),
     }
