@@ -196,8 +196,10 @@ impl Progress {
             EventKind::ScenarioFinished { verdict } => {
                 paint(self.color, verdict_color(*verdict), &text)
             }
-            EventKind::ScenarioError { .. } | EventKind::RunRefused { .. } => {
-                paint(self.color, "33", &text)
+            EventKind::ScenarioError { .. } => paint(self.color, "33", &text),
+            // a refusal comes before the run's first change: say so where a human reads it
+            EventKind::RunRefused { .. } => {
+                paint(self.color, "33", &format!("{text} (nothing was changed by this run)"))
             }
             _ => text,
         };

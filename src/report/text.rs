@@ -136,9 +136,7 @@ pub fn describe(kind: &EventKind) -> String {
         EventKind::ScenarioFinished { verdict } => format!("finished: {}", verdict_word(*verdict)),
         EventKind::EnvironmentObserved { environment } => describe_environment(environment),
         EventKind::Note { message } => message.clone(),
-        EventKind::RunRefused { reason } => {
-            format!("run refused before its first change (nothing was changed): {reason}")
-        }
+        EventKind::RunRefused { reason } => format!("run refused: {reason}"),
         EventKind::RunInterrupted { signal } => {
             format!("run interrupted by {signal}: restoring changes")
         }
