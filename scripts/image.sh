@@ -6,6 +6,8 @@
 #
 # Usage: scripts/image.sh [TAG]          (default acr-chaos:<version>)
 # Env:   ACR_CHAOS_IMAGE_PROFILE  cargo profile (default image: release, stripped)
+#        ACR_CHAOS_IMAGE_CARGO_ARGS  more `cargo build` arguments (tests/image.rs uses them to
+#                                 share the test build's dependency artifacts)
 #        ACR_CHAOS_IMAGE_ARCHIVE  also write an OCI archive there (default target/image/acr-chaos.oci.tar)
 #        BUILDAH_ROOT             buildah's storage (default target/image/storage, vfs driver)
 # Prints the image's size and where it is. Push it with:
@@ -22,18 +24,22 @@ root=${BUILDAH_ROOT:-$PWD/target/image/storage}
 runroot=${BUILDAH_RUNROOT:-$PWD/target/image/run}
 buildah=(buildah --root "$root" --runroot "$runroot" --storage-driver vfs)
 
-for b in buildah ldd; do
-  command -v "$b" >/dev/null || { echo "image: $b is missing (make deps installs buildah)" >&2; exit 1; }
+for b in buildah ldd strip jq; do
+  command -v "$b" >/dev/null || { echo "image: $b is missing (make deps installs it)" >&2; exit 1; }
 done
 
-cargo build --locked -p acr-chaos --bin acr-chaos --no-default-features --profile "$profile"
-case $profile in dev | test) dir=debug ;; release | bench) dir=release ;; *) dir=$profile ;; esac
-bin=target/$dir/acr-chaos
+read -ra extra <<< "${ACR_CHAOS_IMAGE_CARGO_ARGS:-}"
+# The product only: no `lab` feature, so no emulator code (tests/image.rs checks the binary).
+bin=$(cargo build --locked -p acr-chaos --bin acr-chaos --no-default-features --profile "$profile" \
+  "${extra[@]}" --message-format json-render-diagnostics |
+  jq -r 'select(.reason == "compiler-artifact" and .target.name == "acr-chaos" and .executable != null) | .executable')
+[ -x "$bin" ] || { echo "image: cargo built no acr-chaos executable" >&2; exit 1; }
 
 rootfs=$(mktemp -d)
 chmod 0755 "$rootfs" # mktemp makes it 0700: the image's / would be closed to its user
 trap 'rm -rf "$rootfs"' EXIT
 install -D -m 0755 "$bin" "$rootfs/usr/bin/acr-chaos"
+strip --strip-all "$rootfs/usr/bin/acr-chaos" # the image profile is stripped already; others are not
 # The dynamic loader and every library the binary links, at the paths ldd resolves.
 ldd "$bin" | awk '/=> \// { print $3 } /^\t\// { print $1 }' | sort -u | while read -r lib; do
   real=$(readlink -f "$lib")
@@ -69,6 +75,10 @@ trap 'rm -rf "$rootfs"' EXIT
 mkdir -p "$(dirname "$archive")"
 rm -f "$archive"
 "${buildah[@]}" push --quiet "$tag" "oci-archive:$archive:$tag"
-size=$(stat -c %s "$archive")
-echo "image: $tag ($profile build), $((size / 1024 / 1024)) MiB compressed ($size bytes) at $archive"
-echo "image: uncompressed rootfs $(du -sb "$rootfs" | cut -f1) bytes"
+# What a pull downloads (the compressed layers) and what it unpacks (the root file system).
+manifest=$(tar -xOf "$archive" index.json | jq -r '.manifests[0].digest | sub("sha256:"; "")')
+layers=$(tar -xOf "$archive" "blobs/sha256/$manifest" | jq '[.layers[].size] | add')
+unpacked=$(du -sb "$rootfs" | cut -f1)
+echo "image: $tag ($profile build) at $archive"
+echo "image: compressed layers $layers bytes ($((layers / 1000000)) MB)"
+echo "image: uncompressed rootfs $unpacked bytes ($((unpacked / 1000000)) MB)"

@@ -29,6 +29,11 @@ pub enum Command {
     /// Run the local lab (emulated AKS + ACR over a real registry): `lab up`, `lab env`.
     #[cfg(feature = "lab")]
     Lab(acr_chaos_lab::cli::LabArgs),
+    /// Not in this build (no `lab` feature): says so instead of clap's "unrecognized
+    /// subcommand", whatever follows `lab` (`--help` included).
+    #[cfg(not(feature = "lab"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Lab(NoLabArgs),
     /// Inject faults, check pulls fail as expected, restore (default target: the embedded lab).
     Run(crate::engine::cli::RunArgs),
     /// Compare a run with a baseline (or another run): verdicts, causes, error signatures,
@@ -53,6 +58,8 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Report(a) => crate::report::cli::run(a),
         #[cfg(feature = "lab")]
         Command::Lab(a) => run_lab(a),
+        #[cfg(not(feature = "lab"))]
+        Command::Lab(_) => Err(anyhow::anyhow!(NO_LAB)),
         Command::Run(a) => crate::engine::cli::run(a),
         Command::Diff(a) => crate::diff::cli::run_diff(a).map_err(Into::into),
         Command::Baseline(a) => crate::diff::cli::run_baseline(a).map_err(Into::into),
@@ -67,6 +74,19 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     }
 }
+
+/// Whatever was passed after `lab` in a build without the lab.
+#[cfg(not(feature = "lab"))]
+#[derive(Debug, clap::Args)]
+pub struct NoLabArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
+}
+
+#[cfg(not(feature = "lab"))]
+const NO_LAB: &str = "this acr-chaos was built without the embedded lab (cargo feature `lab`; \
+the container image leaves it out): `acr-chaos lab` is not available. Run against a cluster \
+with `acr-chaos run --target FILE`; for the lab, use a build with default features";
 
 /// `acr-chaos lab …` runs on its own tokio runtime.
 #[cfg(feature = "lab")]
