@@ -172,6 +172,132 @@ fn templates_have_what_a_nightly_needs() {
     assert!(task("AzureCLI@2").all(|s| s["inputs"]["addSpnToEnvironment"] == true));
 }
 
+/// The repository variables the GitHub workflow reads (`vars.NAME`).
+fn github_variables() -> std::collections::BTreeSet<String> {
+    let re = regex::Regex::new(r"\bvars\.([A-Z][A-Z0-9_]*)").unwrap();
+    re.captures_iter(&read(GITHUB)).map(|c| c[1].to_string()).collect()
+}
+
+/// The pipeline variables a user sets for the Azure pipeline: `$(NAME)` macros that are
+/// neither the agent's (`Agent.X`) nor defined by the pipeline itself.
+fn azure_user_variables() -> std::collections::BTreeSet<String> {
+    let az = yaml(&repo_root().join(AZURE));
+    let own: Vec<&String> = az["variables"].as_object().unwrap().keys().collect();
+    let re = regex::Regex::new(r"\$\(([A-Z][A-Z0-9_]*)\)").unwrap();
+    re.captures_iter(&read(AZURE)).map(|c| c[1].to_string()).filter(|v| !own.contains(&v)).collect()
+}
+
+/// README's "Nightly, unattended" section.
+fn readme_nightly() -> String {
+    let readme = read("README.md");
+    let start = readme.find("## Nightly, unattended").expect("README: ## Nightly, unattended");
+    let end = readme[start + 3..].find("\n## ").map_or(readme.len(), |e| e + start + 3);
+    readme[start..end].to_string()
+}
+
+/// "Copy one file, set three or four variables": the variables the GitHub workflow reads
+/// are named, identically, in the file's own header, in the README's table and in the
+/// workflow's settings check; the Azure pipeline's in its header and the README; the
+/// README's GitHub part fits a screen; no placeholder host is left for a user to trip
+/// over, and the placeholder convention is stated.
+#[test]
+fn a_newcomer_sets_the_documented_variables() {
+    let vars = github_variables();
+    assert!((3..=4).contains(&vars.len()), "{vars:?}");
+    assert!(!read(GITHUB).contains("secrets."), "the GitHub workflow needs no secret");
+    let header: String =
+        read(GITHUB).lines().take_while(|l| l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let readme = readme_nightly();
+    let doc = yaml(&repo_root().join(GITHUB));
+    let check = doc["jobs"]["acr-chaos"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Check the settings")
+        .map(|s| run_of(s).to_string())
+        .expect("a settings check step");
+    for v in &vars {
+        assert!(header.contains(&format!("#   {v} ")), "{GITHUB} header: {v}");
+        assert!(readme.contains(&format!("| `{v}` |")), "README table: {v}");
+        assert!(check.contains(v.as_str()), "settings check: {v}");
+    }
+    let az_header: String =
+        read(AZURE).lines().take_while(|l| l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    for v in azure_user_variables() {
+        assert!(az_header.contains(&format!("#   {v} ")), "{AZURE} header: {v}");
+        assert!(readme.contains(&format!("`{v}`")), "README: {v}");
+    }
+    let github_part = readme
+        .split("**GitHub Actions**")
+        .nth(1)
+        .and_then(|r| r.split("**Azure Pipelines**").next())
+        .expect("README: the GitHub Actions part");
+    assert!(github_part.lines().count() <= 30, "README's GitHub part is longer than a screen");
+    assert!(readme.contains("Placeholders"), "README states the placeholder convention");
+    for f in [
+        "README.md",
+        "Cargo.toml",
+        GITHUB,
+        GITHUB_CALLER,
+        AZURE,
+        "docs/azure.md",
+        "docs/in-cluster.md",
+    ] {
+        let text = read(f);
+        for host in ["example.invalid", "example.com", "example.org"] {
+            assert!(!text.contains(host), "{f}: placeholder host {host}");
+        }
+    }
+}
+
+/// A first run without the variables (or without a target file) stops in the first step,
+/// naming what to set.
+#[test]
+fn github_settings_check_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().display().to_string();
+    let run_check = |client: &str, repo: &str| {
+        let values: BTreeMap<&str, String> = BTreeMap::from([
+            ("inputs.target || 'acr-chaos/target.yaml'", "acr-chaos/target.yaml".into()),
+            ("inputs.scenarios || 'acr-chaos-src/scenarios'", "acr-chaos-src/scenarios".into()),
+            ("inputs.only", String::new()),
+            ("inputs.parallel || 1", "1".into()),
+            ("inputs.baseline || 'acr-chaos/baseline.yaml'", "acr-chaos/baseline.yaml".into()),
+            ("github.workspace", w.clone()),
+            ("inputs.client-id || vars.AZURE_CLIENT_ID", client.into()),
+            ("inputs.tenant-id || vars.AZURE_TENANT_ID", "t".into()),
+            ("inputs.subscription-id || vars.AZURE_SUBSCRIPTION_ID", "s".into()),
+            ("inputs.acr-chaos-repository || vars.ACR_CHAOS_REPOSITORY", repo.into()),
+        ]);
+        let (env, steps) = github_shell_steps(&yaml(&repo_root().join(GITHUB)), &values);
+        let check: Vec<Step> =
+            steps.into_iter().filter(|s| s.name == "Check the settings").collect();
+        let mut agent = Agent {
+            cwd: dir.path().to_path_buf(),
+            env,
+            path_prefix: vec![],
+            groups: vec![],
+            shell: vec!["bash", "--noprofile", "--norc", "-eo", "pipefail"],
+            log: String::new(),
+        };
+        let code = agent.run(&check)[0].code;
+        (code, agent.log.clone())
+    };
+    let (code, log) = run_check("", "");
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains("::error::set the repository variables AZURE_CLIENT_ID ACR_CHAOS_REPOSITORY"),
+        "{log}"
+    );
+    let (code, log) = run_check("c", "contoso/acr-chaos");
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("no target file at acr-chaos/target.yaml"), "{log}");
+    std::fs::create_dir_all(dir.path().join("acr-chaos")).unwrap();
+    std::fs::write(dir.path().join("acr-chaos/target.yaml"), "kind: Target\n").unwrap();
+    let (code, log) = run_check("c", "contoso/acr-chaos");
+    assert_eq!(code, Some(0), "{log}");
+}
+
 fn run_of(step: &Value) -> &str {
     step["run"].as_str().unwrap_or("")
 }
@@ -457,7 +583,7 @@ impl Agent {
             cmd.process_group(0);
             let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
             self.groups.push(child.id() as i32);
-            let out = wait_with_timeout(child, std::time::Duration::from_secs(300));
+            let out = wait_with_timeout(child, std::time::Duration::from_secs(900));
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             self.log.push_str(&format!(
                 "=== step {}: exit {:?}\n{stdout}{}",
@@ -607,6 +733,58 @@ fn cached_binary(home: &Path) {
         .unwrap();
 }
 
+/// `cargo` for the templates' install step. `cargo install <flags> --path P --root R`:
+/// every flag is checked against the real cargo's `cargo install --help` (a flag cargo
+/// renames fails here), then the real cargo builds acr-chaos from P with those flags and the
+/// binary is installed under R/bin. The build is the dev profile sharing the test build's
+/// dependency artifacts, like tests/image.rs (whichever runs first compiles acr-chaos
+/// without its lab, the other finds it fresh): `cargo install`'s release build would add
+/// minutes. Any other cargo command goes to the real cargo.
+fn cargo_shim(dir: &Path) -> PathBuf {
+    let bin = dir.join("cargo-shim");
+    std::fs::create_dir_all(&bin).unwrap();
+    let real = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo"));
+    let rustup_home = std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{home}/.rustup"));
+    let toolchain = std::env::var("RUSTUP_TOOLCHAIN").unwrap_or_default();
+    let root = repo_root();
+    let script = format!(
+        r#"#!/bin/bash
+set -euo pipefail
+# the step's environment is the CI job's; cargo needs this machine's toolchain and crates
+export CARGO_HOME='{cargo_home}' RUSTUP_HOME='{rustup_home}'
+[ -z '{toolchain}' ] || export RUSTUP_TOOLCHAIN='{toolchain}'
+echo "cargo $*" >> '{log}'
+[ "${{1:-}}" = install ] || exec '{real}' "$@"
+shift
+help=$('{real}' install --help)
+flags=() path= root=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --path) path=$2; shift 2;;
+    --root) root=$2; shift 2;;
+    --*) grep -qE -- "(^|[ ,])$1([ ,=]|$)" <<< "$help" || {{ echo "cargo install has no $1" >&2; exit 101; }}
+         flags+=("$1"); shift;;
+    *) echo "cargo shim: unexpected argument $1" >&2; exit 101;;
+  esac
+done
+[ -n "$path" ] && [ -n "$root" ] || {{ echo "cargo shim: --path and --root expected" >&2; exit 101; }}
+exe=$(CARGO_BUILD_BUILD_DIR='{root}/target' CARGO_TARGET_DIR='{root}/target/image/test-build'   '{real}' build "${{flags[@]}}" --manifest-path "$(realpath "$path")/Cargo.toml"   -p acr-chaos --bin acr-chaos --profile dev {share} --message-format json-render-diagnostics |
+  jq -r 'select(.reason == "compiler-artifact" and .target.name == "acr-chaos" and .executable != null) | .executable')
+install -D -m 0755 "$exe" "$root/bin/acr-chaos"
+"#,
+        log = dir.join("cargo-shim.log").display(),
+        root = root.display(),
+        share = SHARE_TEST_BUILD,
+    );
+    let p = bin.join("cargo");
+    std::fs::write(&p, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
 /// The one scenario the step tests run (quick and namespace-local on the lab).
 const ONLY_TAG: &str = "image";
 
@@ -658,11 +836,14 @@ async fn github_workflow_shell_steps_run_against_the_lab() {
         ("github.workspace", w.clone()),
         ("inputs.client-id || vars.AZURE_CLIENT_ID", "00000000-0000-0000-0000-0000000000c1".into()),
         ("inputs.tenant-id || vars.AZURE_TENANT_ID", lw.lab.tenant_id()),
+        ("inputs.subscription-id || vars.AZURE_SUBSCRIPTION_ID", lw.lab.subscription_id()),
+        ("inputs.acr-chaos-repository || vars.ACR_CHAOS_REPOSITORY", "contoso/acr-chaos".into()),
     ]);
     let doc = yaml(&repo_root().join(GITHUB));
     let (job_env, steps) = github_shell_steps(&doc, &values);
-    cached_binary(Path::new(&job_env["ACR_CHAOS_HOME"]));
+    // The install step runs: its `cargo install` builds acr-chaos-src (this checkout).
     let fakes = fake_clis(lw.dir.path(), &lw.cluster_id, &lw.kubeconfig);
+    let cargo = cargo_shim(lw.dir.path());
     let mut env = lw.cred_env.clone();
     env.extend(job_env.clone());
     env.extend([
@@ -680,7 +861,7 @@ async fn github_workflow_shell_steps_run_against_the_lab() {
     let mut agent = Agent {
         cwd: ws.clone(),
         env,
-        path_prefix: vec![fakes.display().to_string()],
+        path_prefix: vec![fakes.display().to_string(), cargo.display().to_string()],
         groups: vec![],
         // GitHub's `shell: bash`
         shell: vec!["bash", "--noprofile", "--norc", "-eo", "pipefail"],
@@ -694,6 +875,7 @@ async fn github_workflow_shell_steps_run_against_the_lab() {
         "{names:?}"
     );
 
+    installed_without_the_lab(lw.dir.path(), &job_env, &agent.log);
     // OIDC: the federated token file holds the token GitHub handed out for Entra ID.
     let token = std::fs::read_to_string(&job_env["AZURE_FEDERATED_TOKEN_FILE"]).unwrap();
     assert_eq!(token.trim(), "gh.oidc.token");
@@ -720,6 +902,16 @@ async fn github_workflow_shell_steps_run_against_the_lab() {
     // diff.md in the job summary.
     github_night_with_baseline(&mut agent, &steps, &ws, &run, &job_env, &summary);
     lw.lab.stop().await;
+}
+
+/// The steps ran the binary the install step built: the product without the lab.
+fn installed_without_the_lab(dir: &Path, job_env: &BTreeMap<String, String>, log: &str) {
+    let installed = Path::new(&job_env["ACR_CHAOS_HOME"]).join("bin/acr-chaos");
+    let cargo_log = std::fs::read_to_string(dir.join("cargo-shim.log")).unwrap();
+    assert!(cargo_log.contains("cargo install --locked --no-default-features"), "{cargo_log}");
+    assert!(installed.is_file() && !installed.is_symlink(), "{log}");
+    let out = Command::new(&installed).args(["lab", "--help"]).output().unwrap();
+    assert!(!out.status.success(), "the installed acr-chaos has the lab");
 }
 
 fn github_night_with_baseline(

@@ -24,11 +24,6 @@ use std::time::Duration;
 const ACR_PUSH: &str = "8311e382-0749-4cb8-b61a-304f252e45ec";
 const NULL_GUID: &str = "00000000-0000-0000-0000-000000000000";
 const MAX_BYTES: u64 = 40 * 1000 * 1000;
-/// The packages whose features the test build unifies into the dependencies beyond
-/// acr-chaos without its lab: the lab crate itself and the dev-dependencies that switch
-/// features on (tokio-test: tokio's test-util; tempfile: fastrand's default). A stale
-/// list costs time (dependencies compile again), never correctness.
-const SHARE_TEST_BUILD: &str = "-p acr-chaos-lab -p tokio-test -p tempfile";
 
 fn missing() -> Option<String> {
     if !is_root() {
