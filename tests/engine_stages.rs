@@ -392,6 +392,16 @@ async fn failing_undo_does_not_stop_the_others() {
     .await;
     assert!(s.out.restore_failed);
     let ev = s.events.lock().unwrap().clone();
+    // no recovery probe after a failed restore (it would wait out its deadline): recovery
+    // is reported failed, with the reason
+    let recovery = ev.iter().find_map(|e| match &e.kind {
+        EventKind::RecoveryFinished { ok, error, .. } => Some((*ok, error.clone())),
+        _ => None,
+    });
+    assert!(
+        matches!(&recovery, Some((false, Some(e))) if e.contains("a restore failed")),
+        "{recovery:?}"
+    );
     let undos = ev
         .iter()
         .find_map(|e| match &e.kind {

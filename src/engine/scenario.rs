@@ -376,6 +376,8 @@ impl Scenario<'_> {
         out.restore_failed = !self.restore(&undos).await;
         let recovered = if out.interrupted || self.cancelled() {
             Recovered::Skipped
+        } else if out.restore_failed {
+            self.recovery_not_attempted()
         } else {
             self.recover().await
         };
@@ -553,6 +555,22 @@ impl Scenario<'_> {
         let ok = outcomes.iter().all(|u| u.ok);
         self.emit(EventKind::RestoreFinished { undos: outcomes });
         ok
+    }
+
+    /// After a failed restore the fault may still be in place: a recovery probe would only
+    /// wait out its deadline (10 min by default) in a run nobody watches. Recovery counts as
+    /// failed, and says why.
+    fn recovery_not_attempted(&self) -> Recovered {
+        self.emit(EventKind::RecoveryFinished {
+            ok: false,
+            time_to_recover: None,
+            error: Some(
+                "not checked: a restore failed, so the fault may still be in place \
+                 (run `acr-chaos recover`)"
+                    .to_owned(),
+            ),
+        });
+        Recovered::NoPull
     }
 
     /// Recover: a fresh probe with the scenario's own probe must pull again.
