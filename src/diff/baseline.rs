@@ -171,7 +171,8 @@ impl Baseline {
             }
         }
         for (i, d) in b.expected_differences.iter().enumerate() {
-            if d.scenario != super::compare::ENVIRONMENT && !b.scenarios.contains_key(&d.scenario) {
+            if d.scenario != super::snapshot::ENVIRONMENT && !b.scenarios.contains_key(&d.scenario)
+            {
                 return Err(invalid(format!(
                     "expectedDifferences[{i}].scenario: {:?} is not a scenario of this baseline (known: {})",
                     d.scenario,

@@ -16,8 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The `schemaVersion` of diff.json.
 pub const DIFF_VERSION: &str = "acr-chaos.diff/v1";
-/// The pseudo-scenario environment findings belong to.
-pub const ENVIRONMENT: &str = "environment";
+pub use super::snapshot::ENVIRONMENT;
 
 /// What a check found.
 #[derive(

@@ -9,6 +9,9 @@ use crate::report::{RunModel, ScenarioRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The pseudo-scenario environment findings belong to (in baselines and in diffs).
+pub const ENVIRONMENT: &str = "environment";
+
 /// One scenario, as compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
