@@ -1,7 +1,7 @@
 //! Shared helpers for the containerd / kubelet integration tests: prerequisite checks
 //! (loud SKIP, or a panic under CI=true), a plain docker-registry child process (HTTP,
 //! no auth) and a tiny OCI image pushed to it over the registry API.
-#![allow(dead_code, reason = "shared by several test binaries, each using a part")]
+#![allow(dead_code, reason = "shared by several test modules, each using a part")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,6 @@
 //! Shared helpers for the kube API emulator tests: a TLS server on loopback and a
 //! reqwest client that trusts the lab CA and presents the bearer token.
-#![allow(dead_code, reason = "shared by several test binaries, each using a part")]
+#![allow(dead_code, reason = "shared by several test modules, each using a part")]
 
 use std::time::Duration;
 

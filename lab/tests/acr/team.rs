@@ -5,11 +5,9 @@
 //! and generateCredentials, whose expired password the front door then refuses.
 //! Needs /usr/bin/docker-registry.
 
-mod acr_common;
-
 use std::time::Duration;
 
-use acr_common::*;
+use crate::acr_common::*;
 
 const BINARIES: [&str; 1] = ["/usr/bin/docker-registry"];
 const TEAM_TOKEN: &str = "acr-chaos-probe";

@@ -2,16 +2,14 @@
 //! Without `/usr/bin/kubectl` (or `kubectl` on PATH) these tests skip loudly, or fail
 //! when `CI=true`.
 
-mod kube_support;
-mod kubectl_support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use kube_support::Api;
-use kubectl_support::require_kubectl;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::kube_support::{self, Api};
+use crate::kubectl_support::{self, require_kubectl};
 
 struct Kubectl {
     api: Api,

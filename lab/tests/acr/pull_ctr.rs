@@ -3,9 +3,7 @@
 //! messages for each fault; every undo brings success back.
 //! Needs root, /usr/bin/containerd, /usr/bin/ctr, /usr/bin/docker-registry.
 
-mod acr_common;
-
-use acr_common::*;
+use crate::acr_common::*;
 
 const BINARIES: [&str; 3] = ["/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/docker-registry"];
 

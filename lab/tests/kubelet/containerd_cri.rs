@@ -1,10 +1,9 @@
 //! containerd (Debian 1.6, child process) with the CRI plugin, pulling from a plain local
 //! docker-registry through `certs.d/<host>/hosts.toml`. Needs root + the Debian packages.
 
-mod containerd_support;
-
 use acr_chaos_lab::containerd::{Containerd, ContainerdOptions, RegistryHost};
-use containerd_support::{PlainRegistry, REGISTRY_BIN, prerequisites, push_image};
+
+use crate::containerd_support::{PlainRegistry, REGISTRY_BIN, prerequisites, push_image};
 
 const HOST: &str = "registry.plain.lab";
 

@@ -5,8 +5,6 @@
 //! where the releases differ (docs/lab-profiles.md) and nowhere else. Needs root + Debian
 //! containerd and docker-registry.
 
-mod containerd_support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -15,8 +13,9 @@ use acr_chaos_lab::kubelet::creds::AcrCredentialProvider;
 use acr_chaos_lab::kubelet::{Kubelet, KubeletConfig, KubeletProfile};
 use acr_chaos_lab::lab::Lab;
 use acr_chaos_lab::world::roles;
-use containerd_support::{REGISTRY_BIN, prerequisites};
 use serde_json::{Value, json};
+
+use crate::containerd_support::{REGISTRY_BIN, prerequisites};
 
 const SCALE: f64 = 0.02;
 const NS: &str = "profiles";

@@ -1,15 +1,14 @@
 //! ARM emulator: NSG security rules (PUT/GET/list/DELETE, LRO headers, validation) and,
 //! as root with `nft`, a deny rule towards the registry that really drops TCP.
 
-mod arm_support;
-
 use std::time::Duration;
 
 use acr_chaos_lab::arm;
 use acr_chaos_lab::state::SharedState;
-use arm_support::*;
 use http::StatusCode;
 use serde_json::{Value, json};
+
+use crate::arm_support::*;
 
 const API: &str = "api-version=2025-05-01";
 

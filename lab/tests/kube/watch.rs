@@ -2,13 +2,12 @@
 //! timeoutSeconds, 410 Expired for a compacted version, selector transitions, and the
 //! in-process store watch the kubelet emulator uses.
 
-mod kube_support;
-
 use std::time::Duration;
 
 use acr_chaos_lab::kube::{Kind, Store, WatchEvent};
-use kube_support::{Api, pod};
 use serde_json::json;
+
+use crate::kube_support::{Api, pod};
 
 const T: Duration = Duration::from_secs(5);
 

@@ -1,11 +1,11 @@
 //! The API emulator as mounted in a running `Lab`: kubeconfig and lab.env variables, the
 //! real kubectl through them, the metrics endpoint, the store shared in-process.
 
-mod acr_common;
-
 use std::process::Command;
 
 use acr_chaos_lab::kube::Kind;
+
+use crate::acr_common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lab_serves_kube_api_with_kubeconfig() {

@@ -1,16 +1,15 @@
 //! ARM emulator: registries (GET, PATCH as an async operation), registry tokens,
 //! generateCredentials (LRO via Location, passwords with expiry), managedClusters.
 
-mod arm_support;
-
 use std::net::IpAddr;
 use std::time::Duration;
 
 use acr_chaos_lab::arm;
 use acr_chaos_lab::state::{DenyReason, SharedState, TokenError};
-use arm_support::*;
 use http::StatusCode;
 use serde_json::json;
+
+use crate::arm_support::*;
 
 const API: &str = "api-version=2025-04-01";
 const LRO: Duration = Duration::from_secs(5);

@@ -4,17 +4,16 @@
 //! Never, invalid names, scheduling by nodeSelector, deletion stopping the worker.
 //! Needs root + Debian containerd and docker-registry (loud SKIP otherwise).
 
-mod containerd_support;
-
 use std::time::{Duration, Instant};
 
 use acr_chaos_lab::containerd::{Containerd, ContainerdOptions, RegistryHost};
 use acr_chaos_lab::kube::{Kind, SharedStore, Store, WatchEvent};
 use acr_chaos_lab::kubelet::{Kubelet, KubeletConfig, NodeConfig};
-use containerd_support::{
+use serde_json::{Value, json};
+
+use crate::containerd_support::{
     PlainRegistry, REGISTRY_BIN, events_of, prerequisites, push_image, wait_pod, waiting,
 };
-use serde_json::{Value, json};
 
 const HOST: &str = "registry.plain.lab";
 const SCALE: f64 = 0.02; // 10 s back-off → 200 ms

@@ -9,7 +9,7 @@ fn load(text: &str) -> Result<World, String> {
     World::load(&path).map_err(|e| e.to_string().replace(&path.display().to_string(), "FILE"))
 }
 
-const DEFAULT: &str = include_str!("../world.default.yaml");
+const DEFAULT: &str = include_str!("../../world.default.yaml");
 
 #[test]
 fn default_world_loads_and_validates() {

@@ -6,8 +6,6 @@
 //! ImagePullBackOff with containerd's text, the event sequence of signatures.md §2 and the
 //! time-scaled back-off intervals. Needs root + Debian containerd and docker-registry.
 
-mod containerd_support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -17,8 +15,9 @@ use acr_chaos_lab::kubelet::{Kubelet, KubeletConfig};
 use acr_chaos_lab::lab::Lab;
 use acr_chaos_lab::world::roles;
 use base64::Engine as _;
-use containerd_support::{REGISTRY_BIN, events_of, prerequisites, wait_pod, waiting};
 use serde_json::{Value, json};
+
+use crate::containerd_support::{REGISTRY_BIN, events_of, prerequisites, wait_pod, waiting};
 
 const SCALE: f64 = 0.02;
 

@@ -1,15 +1,14 @@
 //! Entra ID emulator: token endpoint, error bodies, managed-identity endpoint, token
 //! verification, and azure_identity's ClientSecretCredential over real TLS.
 
-mod arm_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use acr_chaos_lab::entra::{self, TokenVerifyError, verify_access_token};
-use arm_support::*;
 use axum::body::Body;
 use http::{Request, StatusCode};
+
+use crate::arm_support::*;
 
 fn state() -> acr_chaos_lab::state::SharedState {
     shared(Duration::ZERO, Duration::ZERO)

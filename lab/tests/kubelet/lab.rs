@@ -3,13 +3,12 @@
 //! the hub registry fails without a pull secret and runs with one. Needs root + Debian
 //! containerd and docker-registry (loud SKIP otherwise).
 
-mod containerd_support;
-
 use acr_chaos_lab::kube::Kind;
 use acr_chaos_lab::lab::Lab;
 use base64::Engine as _;
-use containerd_support::{REGISTRY_BIN, prerequisites, wait_pod};
 use serde_json::{Value, json};
+
+use crate::containerd_support::{REGISTRY_BIN, prerequisites, wait_pod};
 
 fn pod(name: &str, image: &str, secrets: &[&str]) -> Value {
     json!({

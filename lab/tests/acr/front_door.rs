@@ -3,12 +3,11 @@
 //! firewall, token lifetimes (issued tokens stay valid), knobs, lab.env, child clean-up.
 //! Needs /usr/bin/docker-registry.
 
-mod acr_common;
-
 use std::time::Duration;
 
 use acr_chaos_lab::acr::{Lifetimes, UNAUTHORIZED_BODY};
-use acr_common::*;
+
+use crate::acr_common::*;
 
 const BINARIES: [&str; 1] = ["/usr/bin/docker-registry"];
 const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";

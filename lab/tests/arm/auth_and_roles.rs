@@ -1,16 +1,15 @@
 //! ARM emulator: authentication, api-version, the error envelope, and role assignments
 //! (list with $filter, paging, get, PUT, DELETE, re-create, propagation delay, 403).
 
-mod arm_support;
-
 use std::time::Duration;
 
 use acr_chaos_lab::arm;
 use acr_chaos_lab::state::SharedState;
 use acr_chaos_lab::world::{Principal, RoleAssignmentSpec};
-use arm_support::*;
 use http::StatusCode;
 use serde_json::{Value, json};
+
+use crate::arm_support::*;
 
 const API: &str = "api-version=2022-04-01";
 const READER_CLIENT: &str = "77777777-0000-4000-8000-00000000eade";

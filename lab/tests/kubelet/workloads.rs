@@ -6,15 +6,13 @@
 //! their conditions and renew their Leases. Needs root, containerd, docker-registry and kubectl
 //! (loud SKIP, or a failure under CI=true).
 
-mod containerd_support;
-mod kubectl_support;
-
 use std::time::{Duration, Instant};
 
 use acr_chaos_lab::lab::Lab;
-use containerd_support::{REGISTRY_BIN, prerequisites};
-use kubectl_support::{Kubectl, require_kubectl};
 use serde_json::Value;
+
+use crate::containerd_support::{REGISTRY_BIN, prerequisites};
+use crate::kubectl_support::{Kubectl, require_kubectl};
 
 fn deployment(image: &str) -> String {
     format!(

@@ -1,10 +1,9 @@
 //! HTTP-level tests of the Kubernetes API emulator: auth, discovery, each verb and its
 //! error paths (401, 404, 409, 422, 405), patches, selectors, secrets, namespaces.
 
-mod kube_support;
-
-use kube_support::{Api, pod};
 use serde_json::{Value, json};
+
+use crate::kube_support::{Api, pod};
 
 #[tokio::test]
 async fn auth_is_required_except_public_info() {
