@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::discovery;
 use super::error::ApiError;
 use super::kind::Kind;
+use super::openapi::{self, Document};
 use super::patch::PatchType;
 use super::proto;
 use super::rbac::{self, Attributes, UserInfo};
@@ -162,12 +163,67 @@ fn route(
         ["apis"] => get_only(Some(discovery::group_list())),
         ["apis", g] => get_only(discovery::group(g)),
         ["apis", g, v] => get_only(discovery::resource_list(g, v)),
-        ["openapi", "v3"] => get_only(Some(discovery::openapi_v3_index())),
-        ["openapi", "v3", rest @ ..] => get_only(discovery::openapi_v3_doc(&rest.join("/"))),
+        ["openapi", "v2"] => openapi_document(method, headers, q, Some(openapi::v2_doc()), path),
+        ["openapi", "v3"] => openapi_document(method, headers, q, Some(openapi::v3_index()), path),
+        ["openapi", "v3", rest @ ..] => {
+            openapi_document(method, headers, q, openapi::v3_doc(&rest.join("/")), path)
+        }
         ["api", v, rest @ ..] => resource(st, user, method, "", v, rest, q, headers, body, path),
         ["apis", g, v, rest @ ..] => resource(st, user, method, g, v, rest, q, headers, body, path),
         _ => Err(ApiError::not_found_path(path)),
     }
+}
+
+/// An OpenAPI document as JSON, the only encoding the emulator has: a client that accepts
+/// only protobuf (kubectl asks for `/openapi/v2` that way) gets 406 and falls back, as it
+/// does against a server without that encoding. A stale `hash` is redirected to the current
+/// URL and a current one is immutable, as kube-openapi does.
+fn openapi_document(
+    method: &Method,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    doc: Option<&Document>,
+    path: &str,
+) -> Result<Response, ApiError> {
+    if method != Method::GET {
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({path})"
+        )));
+    }
+    let doc = doc.ok_or_else(|| ApiError::not_found_path(path))?;
+    if !accepts_json(headers) {
+        return Err(ApiError::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json",
+        ));
+    }
+    let response = Response::builder().header("vary", "Accept").header("etag", format!("\"{}\"", doc.hash));
+    let response = match q.get("hash") {
+        Some(h) if *h != doc.hash => {
+            return Ok(response
+                .status(StatusCode::MOVED_PERMANENTLY)
+                .header("location", format!("{path}?hash={}", doc.hash))
+                .body(Body::empty())
+                .expect("static response parts"));
+        }
+        Some(_) => response.header("cache-control", "public, immutable"),
+        None => response.header("cache-control", "no-cache, private"),
+    };
+    Ok(response
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Body::from(doc.body.clone()))
+        .expect("static response parts"))
+}
+
+/// Whether `Accept` admits JSON (no header admits anything).
+fn accepts_json(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get("accept").and_then(|v| v.to_str().ok()) else { return true };
+    accept.split(',').any(|range| {
+        let media = range.split(';').next().unwrap_or_default().trim();
+        matches!(media, "application/json" | "application/*" | "*/*" | "")
+    })
 }
 
 /// A parsed resource path.

@@ -1,5 +1,5 @@
-//! Discovery documents: `/version`, `/api`, `/apis`, per-group-version resource lists and
-//! minimal OpenAPI v3 documents (enough for kubectl's field-validation probe).
+//! Discovery documents: `/version`, `/api`, `/apis` and per-group-version resource lists
+//! (the OpenAPI documents are in [`super::openapi`]).
 
 use serde_json::{Value, json};
 
@@ -116,87 +116,6 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
-/// `/openapi/v3`: the index of per-group-version documents.
-pub fn openapi_v3_index() -> Value {
-    let mut paths = serde_json::Map::new();
-    for (g, v) in Kind::group_versions() {
-        let p = openapi_path(g, v);
-        paths.insert(
-            p.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=acrchaoslab")}),
-        );
-    }
-    json!({"paths": paths})
-}
-
-fn openapi_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
-}
-
-/// `/openapi/v3/<api/v1 | apis/g/v>`: a minimal OpenAPI 3 document listing each resource's
-/// operations with `x-kubernetes-group-version-kind` and the `fieldValidation` parameter,
-/// which is what kubectl inspects to decide on server-side field validation.
-pub fn openapi_v3_doc(rel: &str) -> Option<Value> {
-    let (group, version) = if let Some(v) = rel.strip_prefix("api/") {
-        ("", v)
-    } else {
-        let rest = rel.strip_prefix("apis/")?;
-        rest.split_once('/')?
-    };
-    let kinds: Vec<Kind> =
-        Kind::ALL.into_iter().filter(|k| k.group() == group && k.version() == version).collect();
-    if kinds.is_empty() {
-        return None;
-    }
-    let mut paths = serde_json::Map::new();
-    for k in kinds {
-        let gvk = json!({"group": group, "version": version, "kind": k.kind_name()});
-        let params = json!([
-            {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-        ]);
-        let op = |verb: &str| {
-            json!({
-                "operationId": format!("{verb}{}", k.kind_name()),
-                "parameters": params,
-                "responses": {"200": {"description": "OK"}},
-                "x-kubernetes-action": verb,
-                "x-kubernetes-group-version-kind": gvk,
-            })
-        };
-        let base = format!("/{}", openapi_path(group, version));
-        let item = if k.namespaced() {
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", k.plural())
-        } else {
-            format!("{base}/{}/{{name}}", k.plural())
-        };
-        let coll = if k.namespaced() {
-            format!("{base}/namespaces/{{namespace}}/{}", k.plural())
-        } else {
-            format!("{base}/{}", k.plural())
-        };
-        let item_ops = if k.read_only() {
-            json!({"get": op("get")})
-        } else {
-            json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")})
-        };
-        let coll_ops = if k.read_only() {
-            json!({"get": op("list")})
-        } else {
-            json!({"get": op("list"), "post": op("post")})
-        };
-        paths.insert(item, item_ops);
-        paths.insert(coll, coll_ops);
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": GIT_VERSION},
-        "paths": paths,
-        "components": {"schemas": {}},
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +142,5 @@ mod tests {
         {
             assert!(names.contains(&g), "{g} missing from {names:?}");
         }
-        assert!(openapi_v3_doc("apis/coordination.k8s.io/v1").is_some());
     }
 }

@@ -33,6 +33,7 @@ pub mod discovery;
 pub mod error;
 pub mod kind;
 pub mod logs;
+pub mod openapi;
 pub mod patch;
 pub mod proto;
 mod proto_workloads;
