@@ -21,8 +21,8 @@
 //! ```
 //!
 //! Over HTTPS: [`KubeApiServer::start`] (or [`LabKube`] inside a `Lab`) serves
-//! discovery, CRUD, patches and watches with bearer-token auth and writes a kubeconfig
-//! (context `aks-chaos-lab`).
+//! discovery, OpenAPI documents, CRUD, patches and watches with bearer-token auth and
+//! writes a kubeconfig (context `aks-chaos-lab`).
 
 pub mod admission;
 mod admission_workloads;

@@ -515,7 +515,7 @@ async fn openapi_v2_is_json_and_v3_urls_are_hash_stable() {
     assert!(!o.ok && o.stderr.contains("NotAcceptable"), "{}\n{}", o.stdout, o.stderr);
     let protobuf = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
     let r = k.api.req(reqwest::Method::GET, "/openapi/v2").header("accept", protobuf);
-    let (code, status) = kube_support::Api::send(r).await;
+    let (code, status) = Api::send(r).await;
     assert_eq!((code, &status["reason"]), (406, &json!("NotAcceptable")), "{status}");
 
     let index = k.ok(&["get", "--raw", "/openapi/v3"]).await;
