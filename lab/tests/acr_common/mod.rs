@@ -1,5 +1,5 @@
-//! Helpers for the lab end-to-end tests (the `acr` test binary, and `kube::lab`): start a
-//! lab, talk to its Entra / ARM / ACR endpoints over TLS, pull with `ctr`.
+//! Helpers for the lab end-to-end tests (`azure::acr_*`, `kubelet::pull_ctr`, `kube::lab`):
+//! start a lab, talk to its Entra / ARM / ACR endpoints over TLS, pull with `ctr`.
 #![allow(dead_code, reason = "shared by several test binaries, each using a part")]
 
 use std::path::Path;
