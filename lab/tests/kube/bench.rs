@@ -16,6 +16,12 @@ async fn bench_reports_figures() {
     assert!(p50 > 0.0 && p99 >= p50, "{v}");
     assert!(k["list_response_bytes"].as_u64().unwrap() > 50 * 300, "a list of 50 pods: {v}");
     assert!(k["memory"]["stored_json_bytes"].as_u64().unwrap() > 0);
+    let o = &k["openapi"];
+    let core = o["v3_bytes"]["api/v1"].as_u64().unwrap();
+    assert_eq!(o["v3_core_response_bytes"].as_u64(), Some(core), "served = generated: {o}");
+    assert!(o["v3_bytes"]["apis/apps/v1"].as_u64().unwrap() > 0, "{o}");
+    assert!(o["v2_bytes"].as_u64().unwrap() > core, "v2 holds every group: {o}");
+    assert!(o["v3_core_requests_per_sec"].as_f64().unwrap() > 0.0, "{o}");
     eprintln!("{}", serde_json::to_string_pretty(&v).unwrap());
 }
 
