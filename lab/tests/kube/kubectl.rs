@@ -432,6 +432,14 @@ async fn rbac_is_enforced_for_a_service_account_and_can_i_answers() {
         let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert_eq!(out.trim(), want, "{args:?}: {err}");
     }
+    // system:discovery covers the OpenAPI documents.
+    let o = as_sa(&["explain", "deployment.spec.replicas"]).output().await.unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("FIELD: replicas <integer>"),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // The admin kubeconfig is in system:masters.
     assert_eq!(k.ok(&["auth", "can-i", "delete", "nodes"]).await.trim(), "yes");
 }
@@ -486,6 +494,10 @@ async fn explain_reads_the_generated_openapi_v3_documents() {
         assert!(out.contains(want), "{want:?} missing from:\n{out}");
     }
     assert!(!out.contains("Container image name"), "--recursive prints no descriptions");
+    // The same plural in two groups: the GVK on the events.k8s.io paths picks its schema.
+    let out = k.ok(&["explain", "events.note", "--api-version=events.k8s.io/v1"]).await;
+    assert!(out.contains("GROUP:      events.k8s.io\nKIND:       Event\n"), "{out}");
+    assert!(out.contains("FIELD: note <string>"), "{out}");
     let o = k.run(&["explain", "pods.spec.nosuchfield"]).await;
     assert!(!o.ok);
     assert!(o.stderr.contains("error: field \"nosuchfield\" does not exist"), "{}", o.stderr);
