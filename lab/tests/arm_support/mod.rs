@@ -1,5 +1,5 @@
 //! Helpers shared by the ARM / Entra / NSG integration tests (in-process requests).
-#![allow(dead_code, reason = "shared by several test binaries, each using a part")]
+#![allow(dead_code, reason = "shared by several test modules, each using a part")]
 
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! The Azure side of the lab: the ARM emulator (role assignments, registries, NSG rules),
-//! Entra ID, the lab's runtime state and world file, and the ACR front door over HTTPS
-//! (real docker-registry behind it), one binary (one link instead of 8); each module is
-//! one former test file. The ManagedIdentityCredential test stays a binary of its own
-//! (entra_managed_identity.rs): it sets process environment variables.
+//! Entra ID (with the Azure SDK's credentials), the lab's runtime state and world file,
+//! and the ACR front door over HTTPS (real docker-registry behind it), one binary (one
+//! link instead of 9); each module is one former test file.
 
 #[path = "../acr_common/mod.rs"]
 mod acr_common;
@@ -16,4 +15,5 @@ mod arm_registry;
 mod arm_state;
 mod arm_world;
 mod entra;
+mod entra_managed_identity;
 mod nsg;
