@@ -209,6 +209,12 @@ pub enum EventKind {
     UndoPending {
         change: String,
     },
+    /// An earlier run's undo, replayed from its journal and checked to hold: by
+    /// `acr-chaos recover`, or by a run cleaning up before its first change.
+    UndoReplayed {
+        run: String,
+        change: String,
+    },
     RunFinished {
         exit_code: i32,
     },

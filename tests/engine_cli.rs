@@ -146,8 +146,9 @@ fn recover_without_target_lists_unfinished_undos_and_exits_3() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
+    // a change that may remain needs a human: stderr, where a quiet pipeline log keeps it
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("DELETE /subscriptions/x/securityRules/y")
+        String::from_utf8_lossy(&out.stderr).contains("DELETE /subscriptions/x/securityRules/y")
     );
 }
 
@@ -161,13 +162,29 @@ fn a_truncated_local_journal_is_named_and_exits_3() {
     std::fs::write(jdir.join("r7.json"), r#"{"version":2,"runId":"r7","target":{"na"#).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_acr-chaos"))
         .current_dir(dir.path())
-        .args(["recover"])
+        .args(["recover", "--events", "recover.jsonl"])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{stdout}");
-    assert!(stdout.contains("unreadable journal") && stdout.contains("r7.json"), "{stdout}");
-    assert!(stdout.contains("truncated"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("unreadable journal") && stderr.contains("r7.json"), "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
+    // the same, as events a pipeline keeps: what remains, and the exit code
+    let log = std::fs::read_to_string(dir.path().join("recover.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"run-started"), "{log}");
+    assert!(
+        events.iter().any(|e| e["event"] == "undo-pending"
+            && e["change"].as_str().is_some_and(|c| c.contains("r7.json"))),
+        "{log}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["exitCode"].as_i64()),
+        (Some("run-finished"), Some(3))
+    );
 }
 
 #[test]

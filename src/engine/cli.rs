@@ -70,6 +70,10 @@ pub struct RecoverArgs {
     /// How long the replay may take, transient API failures included.
     #[arg(long, default_value = "10m")]
     pub deadline: crate::scenario::duration::Duration,
+    /// Also write every event (what was replayed, what remains) as JSON Lines to FILE,
+    /// in the format of a run's `events.jsonl`: the record a pipeline keeps.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -93,8 +97,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Forwards events to reporters kept for `finish`.
 #[derive(Debug)]
-struct Forward(Arc<Mutex<report::StandardReporters>>);
-impl Sink for Forward {
+struct Forward<R>(Arc<Mutex<R>>);
+impl<R: Sink> Sink for Forward<R> {
     fn event(&mut self, e: &Event) {
         if let Ok(mut r) = self.0.lock() {
             r.event(e);
@@ -312,7 +316,8 @@ fn dry_run(sink: &SharedSink, target: &Target, env: &Env, planned: &[Planned]) {
 }
 
 /// Why a live run stopped before its first change. Each becomes a `run-refused` event;
-/// [`RunError::EarlierFaultsRemain`] also names the changes not known to be undone.
+/// for [`RunError::EarlierFaultsRemain`] the replay has already announced each change not
+/// known to be undone (`undo-pending`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
@@ -390,18 +395,20 @@ async fn connect_target(
     Ok(c)
 }
 
+/// The cluster's identity, the facts that need ARM and the journal namespace with the
+/// pull secrets. The two reads are independent and asked at once.
 async fn prepare(
-    c: Connected,
+    c: &Connected,
     target: &Target,
     env0: Env,
     run_id: &str,
     over: &Overrides,
-) -> Result<Prepared, RunError> {
+) -> Result<(Env, TargetIdentity, String), RunError> {
     let name = target.name.as_str();
-    let here = recover::identify(&c, target, Duration::from_secs(30))
-        .await
-        .map_err(RunError::target(format!("target {name}: cluster identity")))?;
-    let env = resolve_env(&c, env0).await.map_err(RunError::target(format!("target {name}")))?;
+    let (here, env) =
+        tokio::join!(recover::identify(c, target, Duration::from_secs(30)), resolve_env(c, env0));
+    let here = here.map_err(RunError::target(format!("target {name}: cluster identity")))?;
+    let env = env.map_err(RunError::target(format!("target {name}")))?;
     let jns = target.journal_namespace.to_string();
     c.kube
         .ensure_namespace(&jns, run_id)
@@ -413,7 +420,7 @@ async fn prepare(
             .await
             .map_err(RunError::target(format!("pull secret in {jns}")))?;
     }
-    Ok(Prepared { c, env, here, jns })
+    Ok((env, here, jns))
 }
 
 /// Take the run lease, then replay whatever earlier runs of this cluster left unfinished.
@@ -439,7 +446,6 @@ async fn take_cluster(
         }
         Acquire::Acquired { took_over: None } => {}
     }
-    let say = |line: String| note(format!("recover: {line}"));
     let work_dir = std::env::current_dir().unwrap_or_default();
     let replayer = recover::Replayer {
         c: &p.c,
@@ -448,7 +454,7 @@ async fn take_cluster(
         jns: &p.jns,
         work_dir: &work_dir,
         deadline: target.timeouts.restore.into(),
-        say: &say,
+        sink,
     };
     let scope = recover::Scope { exclude: Some(run_id.to_string()), ..Default::default() };
     let rec = replayer.recover(&scope).await;
@@ -481,13 +487,9 @@ impl Live<'_> {
     async fn run(&self, env0: Env, planned: Vec<Planned>) {
         let canceller = &self.cancel.0;
         signals::spawn_handler(canceller.clone());
+        // the replay already announced each change an earlier run left (`undo-pending`)
         if let Err(e) = self.run_live(env0, planned).await {
             self.sink.emit(Event::run(EventKind::RunRefused { reason: e.to_string() }));
-            if let RunError::EarlierFaultsRemain(problems) = e {
-                for change in problems {
-                    self.sink.emit(Event::run(EventKind::UndoPending { change }));
-                }
-            }
         }
         if let Some(signal) = canceller.reason() {
             self.sink.emit(Event::run(EventKind::RunInterrupted { signal }));
@@ -501,9 +503,12 @@ impl Live<'_> {
         if super::permissions::preflight(&c, target, &env0, &planned, sink).await? {
             return Ok(());
         }
-        let p = prepare(c, target, env0, run_id, self.over).await?;
-        let environment =
-            super::environment::observe(&p.c, &p.env.registry_id, &p.env.cluster_id).await;
+        let (environment, prepared) = tokio::join!(
+            super::environment::observe(&c, &env0.registry_id, &env0.cluster_id),
+            prepare(&c, target, env0.clone(), run_id, self.over)
+        );
+        let (env, here, jns) = prepared?;
+        let p = Prepared { c, env, here, jns };
         sink.emit(Event::run(EventKind::EnvironmentObserved { environment }));
         take_cluster(&p, target, sink, run_id).await?;
         let lost = self.cancel.0.clone();
@@ -630,141 +635,166 @@ fn alert_context(
     Ok(Some(ctx))
 }
 
-/// `acr-chaos recover`.
+/// `acr-chaos recover`. Everything it has to say is an event: lines on the terminal
+/// ([`report::terminal::RecoverLines`]), JSON Lines with `--events`, and the exit code
+/// read from them as for a run.
 pub fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     crate::clients::install_crypto_provider();
-    if args.force && args.run_id.is_none() {
-        eprintln!("error: --force needs --run-id: force one run you have checked, never all");
-        return Ok(ExitCode::InvalidInput);
+    let target = match args.target.as_deref().map(load_target_file).transpose() {
+        Ok(t) => t,
+        Err(code) => return Ok(code),
+    };
+    let work_dir = std::env::current_dir()?;
+    let lines = report::terminal::RecoverLines::stdio();
+    let reporters = Arc::new(Mutex::new(report::recover_reporters(args.events.as_deref(), lines)));
+    let sink = SharedSink::new(Box::new(Forward(reporters.clone())));
+    let run_id = format!("recover-{}", uuid::Uuid::new_v4().simple());
+    sink.emit(Event::run(EventKind::RunStarted {
+        run_id: run_id.clone(),
+        target: target.as_ref().map(|t| t.name.to_string()).unwrap_or_default(),
+        scenarios: Vec::new(),
+        dry_run: false,
+    }));
+    match (&target, args.force && args.run_id.is_none()) {
+        (_, true) => refuse(
+            &sink,
+            "--force needs --run-id: force one run you have checked, never all".into(),
+        ),
+        (None, false) => list_local_only(&sink, &work_dir, args.run_id.as_deref()),
+        (Some(t), false) => {
+            runtime()?.block_on(recover_target(&args, t, &work_dir, &sink, &run_id));
+        }
     }
-    runtime()?.block_on(async move {
-        let work_dir = std::env::current_dir()?;
-        let Some(tp) = &args.target else {
-            return Ok(list_local_only(&work_dir, args.run_id.as_deref()));
-        };
-        let target = match load_target_file(tp) {
-            Ok(t) => t,
-            Err(c) => return Ok(c),
-        };
-        Ok(recover_target(&args, &target, &work_dir).await)
-    })
+    let code = reporters.lock().map_or(ExitCode::RestoreFailed, |r| r.exit_code());
+    sink.emit(Event::run(EventKind::RunFinished { exit_code: code.code() }));
+    if let Ok(Err(e)) = reporters.lock().map(|mut r| r.finish()) {
+        eprintln!("error: writing events: {e}");
+    }
+    Ok(code)
+}
+
+fn refuse(sink: &SharedSink, reason: String) {
+    sink.emit(Event::run(EventKind::RunRefused { reason }));
+}
+
+fn note(sink: &SharedSink, message: String) {
+    sink.emit(Event::run(EventKind::Note { message }));
+}
+
+/// Changes that may remain because nothing could be replayed (exit 3).
+fn not_replayed(sink: &SharedSink, why: String) {
+    sink.emit(Event::run(EventKind::UndoPending {
+        change: format!("nothing was replayed: {why}"),
+    }));
 }
 
 /// Without a target only the local journals can be read: list what is unfinished.
-fn list_local_only(work_dir: &Path, run_id: Option<&str>) -> ExitCode {
+fn list_local_only(sink: &SharedSink, work_dir: &Path, run_id: Option<&str>) {
     let lines = recover::list_local(work_dir, run_id);
     if lines.is_empty() {
-        println!("nothing to recover");
-        return ExitCode::Success;
+        return note(sink, "nothing to recover".into());
     }
-    for l in &lines {
-        println!("{l}");
+    for change in lines {
+        sink.emit(Event::run(EventKind::UndoPending { change }));
     }
-    eprintln!(
-        "error: unfinished or unreadable journals found; pass --target FILE so that they can be replayed"
+    refuse(
+        sink,
+        "unfinished or unreadable journals found; pass --target FILE so that they can be replayed"
+            .into(),
     );
-    ExitCode::RestoreFailed
 }
 
-async fn recover_target(args: &RecoverArgs, target: &Target, work_dir: &Path) -> ExitCode {
+async fn recover_target(
+    args: &RecoverArgs,
+    target: &Target,
+    work_dir: &Path,
+    sink: &SharedSink,
+    holder: &str,
+) {
     let deadline: Duration = args.deadline.into();
-    let c = match connect(
-        target,
-        RetryPolicy::default(),
-        Duration::from_secs(2),
-        &Overrides::default(),
-    )
-    .await
-    {
+    let over = Overrides::default();
+    let c = match connect(target, RetryPolicy::default(), Duration::from_secs(2), &over).await {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: target {}: {e}", target.name);
-            return ExitCode::InvalidInput;
-        }
+        Err(e) => return refuse(sink, format!("target {}: {e}", target.name)),
     };
     let here = match recover::identify(&c, target, deadline).await {
         Ok(h) => h,
         Err(e) => {
-            eprintln!(
-                "error: target {}: cannot identify the cluster ({e}); nothing was replayed and faults may remain",
-                target.name
-            );
-            return ExitCode::RestoreFailed;
+            let why = format!("target {}: cannot identify the cluster ({e})", target.name);
+            return not_replayed(sink, why);
         }
     };
     let jns = target.journal_namespace.to_string();
-    let holder = format!("recover-{}", uuid::Uuid::new_v4().simple());
-    let held = match hold_for_recover(&c, &jns, &holder, args).await {
-        Ok(held) => held,
-        Err(code) => return code,
-    };
-    let say = |line: String| println!("{line}");
+    let Some(held) = hold_for_recover(&c, &jns, holder, args, sink).await else { return };
     let replayer =
-        recover::Replayer { c: &c, target, here: &here, jns: &jns, work_dir, deadline, say: &say };
+        recover::Replayer { c: &c, target, here: &here, jns: &jns, work_dir, deadline, sink };
     let scope =
         recover::Scope { run_id: args.run_id.clone(), force: args.force, ..Default::default() };
     let rec = replayer.recover(&scope).await;
-    if held && let Err(e) = lease::release(&c.kube, &jns, &holder).await {
-        eprintln!("warning: releasing the lease: {e}");
+    if held && let Err(e) = lease::release(&c.kube, &jns, holder).await {
+        note(sink, format!("warning: releasing the lease: {e}"));
     }
-    recover_exit(&rec, args.run_id.as_deref())
+    say_outcome(sink, &rec, args.run_id.as_deref());
 }
 
 /// Hold the lease while replaying, so that no run starts in the middle and no second
-/// `recover` replays the same undos. `Ok(false)`: proceeding without it (`--force`).
+/// `recover` replays the same undos. `Some(false)`: proceeding without it (`--force`);
+/// `None`: not replaying (said why).
 async fn hold_for_recover(
     c: &Connected,
     jns: &str,
     holder: &str,
     args: &RecoverArgs,
-) -> Result<bool, ExitCode> {
+    sink: &SharedSink,
+) -> Option<bool> {
     let me = HolderProcess::this_process("recover");
     let until = tokio::time::Instant::now() + args.wait.map(Duration::from).unwrap_or_default();
     loop {
         match lease::acquire(&c.kube, jns, holder, &me).await {
             Ok(Acquire::Acquired { took_over }) => {
                 if let Some((h, why)) = took_over {
-                    println!("took over the stale lease of {h} ({why})");
+                    note(sink, format!("took over the stale lease of {h} ({why})"));
                 }
-                return Ok(true);
+                return Some(true);
             }
             Ok(Acquire::Held { holder: h, detail }) if args.force => {
-                eprintln!("warning: --force: replaying although {h} holds the lease ({detail})");
-                return Ok(false);
+                note(
+                    sink,
+                    format!("warning: --force: replaying although {h} holds the lease ({detail})"),
+                );
+                return Some(false);
             }
             Ok(Acquire::Held { holder: h, detail }) => {
                 if tokio::time::Instant::now() >= until {
-                    eprintln!(
-                        "error: {h} is alive (lease {jns}/{}: {detail}); recover never touches a live run. It restores its own changes when it ends; wait for it (--wait), or if you know it is dead, `--force --run-id {h}`",
-                        lease::LEASE_NAME
+                    not_replayed(
+                        sink,
+                        format!(
+                            "{h} is alive (lease {jns}/{}: {detail}); recover never touches a live run. It restores its own changes when it ends; wait for it (--wait), or if you know it is dead, `--force --run-id {h}`",
+                            lease::LEASE_NAME
+                        ),
                     );
-                    return Err(ExitCode::RestoreFailed);
+                    return None;
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(e) => {
-                eprintln!("error: lease {jns}/{}: {e}; nothing was replayed", lease::LEASE_NAME);
-                return Err(ExitCode::RestoreFailed);
+                not_replayed(sink, format!("lease {jns}/{}: {e}", lease::LEASE_NAME));
+                return None;
             }
         }
     }
 }
 
-fn recover_exit(rec: &recover::Recovery, run_id: Option<&str>) -> ExitCode {
-    for p in rec.problems() {
-        eprintln!("{p}");
-    }
-    if !rec.clean() {
-        eprintln!(
-            "error: {} problem(s): a fault may still be in place on this target",
+/// The last line: what was done, or how many problems remain (each already announced).
+fn say_outcome(sink: &SharedSink, rec: &recover::Recovery, run_id: Option<&str>) {
+    let line = match (run_id, rec.found, rec.restored.len()) {
+        _ if !rec.clean() => format!(
+            "{} problem(s): a fault may still be in place on this target",
             rec.problems().count()
-        );
-        return ExitCode::RestoreFailed;
-    }
-    match (run_id, rec.found, rec.restored.len()) {
-        (Some(r), false, _) => println!("no journal for run {r}: nothing to recover"),
-        (_, _, 0) => println!("nothing to recover"),
-        (_, _, n) => println!("recovered: {n} undo(s) replayed and checked"),
-    }
-    ExitCode::Success
+        ),
+        (Some(r), false, _) => format!("no journal for run {r}: nothing to recover"),
+        (_, _, 0) => "nothing to recover".into(),
+        (_, _, n) => format!("recovered: {n} undo(s) replayed and checked"),
+    };
+    note(sink, line);
 }

@@ -137,11 +137,17 @@ pub async fn connect(
         Some(p) => Some(p.clone()),
         None => extra_ca()?,
     };
-    let http = http_client(ca.as_deref())?;
     let cred = match &over.credential {
         Some(c) => c.clone(),
         None => credential_config(t)?,
     };
+    // Building the HTTP client reads and parses every system root: done on a blocking
+    // thread while the Kubernetes client is configured.
+    let http = tokio::task::spawn_blocking(move || http_client(ca.as_deref()));
+    let kube = Kube::connect(t.kubernetes.kubeconfig.as_deref(), t.kubernetes.context.as_deref());
+    let (http, kube) = tokio::join!(http, kube);
+    let http = http.map_err(|e| ClientError::Config(format!("HTTP client: {e}")))??;
+    let kube = kube?;
     let arm_endpoint = t.endpoints.arm.to_string();
     let tokens = token_source(
         &cred,
@@ -152,8 +158,6 @@ pub async fn connect(
     let arm = ArmClient::new(http.clone(), &arm_endpoint, tokens)?
         .with_retry(retry)
         .with_lro(lro_interval, Duration::from_secs(600));
-    let kube =
-        Kube::connect(t.kubernetes.kubeconfig.as_deref(), t.kubernetes.context.as_deref()).await?;
     Ok(Connected { arm, kube, http })
 }
 
@@ -176,10 +180,10 @@ pub fn static_env(t: &Target, run_id: &str) -> Env {
 
 /// Resolve the facts that need ARM: the kubelet identity and the registry login server.
 pub async fn resolve_env(c: &Connected, mut env: Env) -> Result<Env, ClientError> {
-    let reg = c.arm.get_registry(&env.registry_id).await?;
+    let (reg, kubelet) =
+        tokio::join!(c.arm.get_registry(&env.registry_id), c.arm.kubelet_identity(&env.cluster_id));
     env.registry_login_server =
-        reg.pointer("/properties/loginServer").and_then(|v| v.as_str()).map(str::to_string);
-    let k = c.arm.kubelet_identity(&env.cluster_id).await?;
-    env.kubelet_object_id = Some(k.object_id);
+        reg?.pointer("/properties/loginServer").and_then(|v| v.as_str()).map(str::to_string);
+    env.kubelet_object_id = Some(kubelet?.object_id);
     Ok(env)
 }

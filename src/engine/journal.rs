@@ -313,21 +313,27 @@ impl Journal {
             what: doc.run_id.clone(),
             message: e.to_string(),
         })?;
-        let mut first_err = None;
-        for f in &self.files {
-            if let Err(e) = write_atomic(f, &text) {
-                first_err.get_or_insert(e);
-            }
-        }
-        if let Some((kube, ns)) = &self.cluster {
-            let data = BTreeMap::from([(DATA_KEY.to_string(), text.clone())]);
-            if let Err(e) =
-                kube.put_config_map(ns, &config_map_name(&doc.run_id), &doc.run_id, data).await
-            {
-                first_err.get_or_insert(e.into());
-            }
-        }
-        first_err.map_or(Ok(()), Err)
+        // The local copies (each fsynced) and the cluster copy are independent: written at
+        // once, a journal update costs the slower of the two, not their sum.
+        let files = self.files.clone();
+        let local_text = text.clone();
+        let local = tokio::task::spawn_blocking(move || {
+            // every copy is written even when one fails
+            let errors: Vec<JournalError> =
+                files.iter().filter_map(|f| write_atomic(f, &local_text).err()).collect();
+            errors.into_iter().next()
+        });
+        let cluster = async {
+            let Some((kube, ns)) = &self.cluster else { return None };
+            let data = BTreeMap::from([(DATA_KEY.to_string(), text)]);
+            kube.put_config_map(ns, &config_map_name(&doc.run_id), &doc.run_id, data).await.err()
+        };
+        let (local, cluster) = tokio::join!(local, cluster);
+        let local = local.unwrap_or_else(|e| {
+            let path = self.files.first().cloned().unwrap_or_default();
+            Some(JournalError::Io { path, source: std::io::Error::other(e) })
+        });
+        local.or(cluster.map(Into::into)).map_or(Ok(()), Err)
     }
 }
 

@@ -76,33 +76,63 @@ pub fn plan_needs(
         .collect()
 }
 
-/// Asks the target what the identity holds (one permissions call per ARM scope, one
-/// access review per Kubernetes permission) and answers per permission.
-struct Holdings<'a> {
-    c: &'a Connected,
+/// How many permission questions are in flight at once: every distinct question is
+/// independent, and asked one after another they were most of a run's preflight (one
+/// round trip per access review, about twenty per scenario).
+const CONCURRENT_CHECKS: usize = 8;
+
+/// What the identity holds, asked of the target once per distinct question: one
+/// permissions call per ARM scope, one access review per Kubernetes permission.
+#[derive(Default)]
+struct Holdings {
     arm: HashMap<String, Vec<ArmPermission>>,
     kube: HashMap<Permission, bool>,
 }
 
-impl Holdings<'_> {
-    async fn holds(&mut self, p: &Permission) -> Result<bool, ClientError> {
+impl Holdings {
+    async fn ask(
+        c: &Connected,
+        needs: &BTreeMap<String, BTreeSet<Need>>,
+    ) -> Result<Self, ClientError> {
+        use futures::{StreamExt, TryStreamExt};
+        let mut scopes = BTreeSet::new();
+        let mut reviews = BTreeMap::new();
+        for n in needs.values().flatten() {
+            match &n.permission {
+                Permission::Arm { scope, .. } => {
+                    scopes.insert(scope.to_ascii_lowercase());
+                }
+                p @ Permission::Kube { verb, group, resource, namespace } => {
+                    let question = (verb, group, resource, namespace.as_deref());
+                    reviews.insert(p.clone(), question);
+                }
+            }
+        }
+        let arm = futures::stream::iter(scopes)
+            .map(|scope| async move {
+                let blocks = c.arm.list_permissions(&scope).await?;
+                Ok::<_, ClientError>((scope, blocks))
+            })
+            .buffer_unordered(CONCURRENT_CHECKS)
+            .try_collect();
+        let kube = futures::stream::iter(reviews)
+            .map(|(p, (verb, group, resource, namespace))| async move {
+                let ok = c.kube.can_i(verb, group, resource, namespace).await?;
+                Ok::<_, ClientError>((p, ok))
+            })
+            .buffer_unordered(CONCURRENT_CHECKS)
+            .try_collect();
+        let (arm, kube) = tokio::try_join!(arm, kube)?;
+        Ok(Holdings { arm, kube })
+    }
+
+    fn holds(&self, p: &Permission) -> bool {
         match p {
-            Permission::Arm { action, scope } => {
-                let key = scope.to_ascii_lowercase();
-                if !self.arm.contains_key(&key) {
-                    let blocks = self.c.arm.list_permissions(scope).await?;
-                    self.arm.insert(key.clone(), blocks);
-                }
-                Ok(self.arm[&key].iter().any(|b| b.allows(action)))
-            }
-            Permission::Kube { verb, group, resource, namespace } => {
-                if let Some(v) = self.kube.get(p) {
-                    return Ok(*v);
-                }
-                let ok = self.c.kube.can_i(verb, group, resource, namespace.as_deref()).await?;
-                self.kube.insert(p.clone(), ok);
-                Ok(ok)
-            }
+            Permission::Arm { action, scope } => self
+                .arm
+                .get(&scope.to_ascii_lowercase())
+                .is_some_and(|blocks| blocks.iter().any(|b| b.allows(action))),
+            Permission::Kube { .. } => self.kube.get(p).copied().unwrap_or(false),
         }
     }
 }
@@ -112,20 +142,14 @@ pub async fn missing(
     c: &Connected,
     needs: &BTreeMap<String, BTreeSet<Need>>,
 ) -> Result<BTreeMap<String, Vec<Need>>, ClientError> {
-    let mut h = Holdings { c, arm: HashMap::new(), kube: HashMap::new() };
-    let mut out = BTreeMap::new();
-    for (scenario, ns) in needs {
-        let mut gone = Vec::new();
-        for n in ns {
-            if !h.holds(&n.permission).await? {
-                gone.push(n.clone());
-            }
-        }
-        if !gone.is_empty() {
-            out.insert(scenario.clone(), gone);
-        }
-    }
-    Ok(out)
+    let h = Holdings::ask(c, needs).await?;
+    Ok(needs
+        .iter()
+        .filter_map(|(scenario, ns)| {
+            let gone: Vec<Need> = ns.iter().filter(|n| !h.holds(&n.permission)).cloned().collect();
+            (!gone.is_empty()).then(|| (scenario.clone(), gone))
+        })
+        .collect())
 }
 
 /// One line per missing permission of a scenario.

@@ -10,6 +10,8 @@
 
 use super::connect::{Connected, static_env};
 use super::journal::{self, EntryState, Found, Journal, JournalDoc, Source, TargetIdentity};
+use super::scenario::SharedSink;
+use crate::events::{Event, EventKind};
 use crate::faults::{self, Ctx};
 use crate::scenario::Target;
 use std::collections::BTreeMap;
@@ -76,8 +78,9 @@ pub struct Replayer<'a> {
     pub work_dir: &'a Path,
     /// How long each run's undos may take, transient failures included.
     pub deadline: Duration,
-    /// Progress lines (printed by `recover`, notes in a run's event stream).
-    pub say: &'a (dyn Fn(String) + Send + Sync),
+    /// Where progress (notes), each replayed undo (`undo-replayed`) and, at the end,
+    /// every problem (`undo-pending`) go: `recover`'s reporters, or the run's.
+    pub sink: &'a SharedSink,
 }
 
 impl std::fmt::Debug for Replayer<'_> {
@@ -92,7 +95,20 @@ impl std::fmt::Debug for Replayer<'_> {
 }
 
 impl Replayer<'_> {
+    fn note(&self, message: String) {
+        self.sink.emit(Event::run(EventKind::Note { message }));
+    }
+
+    /// Replay what `scope` selects; every problem is also announced as `undo-pending`.
     pub async fn recover(&self, scope: &Scope) -> Recovery {
+        let rec = self.replay_scope(scope).await;
+        for change in rec.problems() {
+            self.sink.emit(Event::run(EventKind::UndoPending { change }));
+        }
+        rec
+    }
+
+    async fn replay_scope(&self, scope: &Scope) -> Recovery {
         let mut rec = Recovery::default();
         let runs = self.gather(&mut rec).await;
         for (run_id, run) in runs {
@@ -159,7 +175,7 @@ impl Replayer<'_> {
             .retry(patient(self.deadline))
             .when(|e| matches!(e, journal::JournalError::Cluster(c) if c.is_transient()))
             .notify(|e, wait| {
-                (self.say)(format!("listing journal copies: {e}; retrying in {wait:.1?}"))
+                self.note(format!("listing journal copies: {e}; retrying in {wait:.1?}"))
             })
             .await
     }
@@ -170,10 +186,7 @@ impl Replayer<'_> {
         let forced = scope.force && scope.run_id.as_deref() == Some(run.doc.run_id.as_str());
         let sources = list(&run.sources);
         if forced {
-            (self.say)(format!(
-                "{}: --force: replaying although {why} ({sources})",
-                run.doc.run_id
-            ));
+            self.note(format!("{}: --force: replaying although {why} ({sources})", run.doc.run_id));
             return true;
         }
         if run.doc.target.cluster_uid.is_empty() {
@@ -183,7 +196,7 @@ impl Replayer<'_> {
             ));
         } else {
             let line = format!("run {} ({sources}): {why}", run.doc.run_id);
-            (self.say)(format!("skipped {line}"));
+            self.note(format!("skipped {line}"));
             rec.skipped.push(line);
         }
         false
@@ -223,17 +236,19 @@ impl Replayer<'_> {
                 continue;
             }
             let retrying = |err: &faults::FaultError, wait: Duration| {
-                (self.say)(format!("{run_id}: {what}: {err}; retrying in {wait:.1?}"));
+                self.note(format!("{run_id}: {what}: {err}; retrying in {wait:.1?}"));
             };
             let (state, error) =
                 match faults::undo::restore_until(&ctx, &e.undo, until, retrying).await {
                     Ok(()) => {
-                        (self.say)(format!("{run_id}: restored: {what}"));
+                        self.sink.emit(Event::run(EventKind::UndoReplayed {
+                            run: run_id.clone(),
+                            change: what.clone(),
+                        }));
                         rec.restored.push(format!("{run_id}: {what}"));
                         (EntryState::Done, None)
                     }
                     Err(err) => {
-                        (self.say)(format!("{run_id}: FAILED: {what}: {err}"));
                         rec.failed.push(format!("{run_id}: {what}: {err}"));
                         (EntryState::Failed, Some(err.to_string()))
                     }
@@ -241,11 +256,11 @@ impl Replayer<'_> {
             if let Err(err) = j.mark(e.id, state, error).await {
                 // the undo holds (or not) whatever the copy says; a stale `pending` only
                 // makes a later recover replay an idempotent undo again
-                (self.say)(format!("{run_id}: could not update every journal copy: {err}"));
+                self.note(format!("{run_id}: could not update every journal copy: {err}"));
             }
         }
         if let Err(err) = j.close().await {
-            (self.say)(format!("{run_id}: could not remove the cluster copy: {err}"));
+            self.note(format!("{run_id}: could not remove the cluster copy: {err}"));
         }
     }
 }

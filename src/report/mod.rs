@@ -188,6 +188,41 @@ impl StandardReporters {
     }
 }
 
+/// The reporters of `acr-chaos recover`: lines on the terminal, every event as JSON
+/// Lines when asked (`--events FILE`), and the model its exit code is read from.
+#[derive(Debug)]
+pub struct RecoverReporters {
+    model: RunModel,
+    log: Option<EventLog>,
+    lines: terminal::RecoverLines,
+}
+
+pub fn recover_reporters(events: Option<&Path>, lines: terminal::RecoverLines) -> RecoverReporters {
+    RecoverReporters { model: RunModel::new(), log: events.map(|p| EventLog::new(p.into())), lines }
+}
+
+impl RecoverReporters {
+    /// The exit code of the events so far (what `recover` announces in `run-finished`).
+    pub fn exit_code(&self) -> ExitCode {
+        exit_code_as_finished(&self.model)
+    }
+
+    /// Flush the event log and report its first write error.
+    pub fn finish(&mut self) -> Result<(), ReportError> {
+        self.log.as_mut().map_or(Ok(()), EventLog::finish)
+    }
+}
+
+impl Sink for RecoverReporters {
+    fn event(&mut self, event: &Event) {
+        self.model.apply(event);
+        if let (Some(log), Some(redacted)) = (&mut self.log, self.model.events.last()) {
+            log.append(redacted);
+        }
+        self.lines.event(event);
+    }
+}
+
 impl Sink for StandardReporters {
     fn event(&mut self, event: &Event) {
         self.model.apply(event);

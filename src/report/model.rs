@@ -506,6 +506,7 @@ fn apply_scenario_event(s: &mut ScenarioRecord, event: &Event) {
         | EventKind::EnvironmentObserved { .. }
         | EventKind::RunInterrupted { .. }
         | EventKind::UndoPending { .. }
+        | EventKind::UndoReplayed { .. }
         | EventKind::RunFinished { .. } => {}
     }
 }

@@ -260,6 +260,47 @@ impl Sink for Progress {
     }
 }
 
+/// `acr-chaos recover` on the terminal, plain lines: progress and what was restored on
+/// stdout, what needs a human (a refusal, a change not known to be undone) on stderr.
+pub struct RecoverLines {
+    out: Box<dyn Write + Send>,
+    err: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for RecoverLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoverLines").finish_non_exhaustive()
+    }
+}
+
+impl RecoverLines {
+    pub fn new(out: Box<dyn Write + Send>, err: Box<dyn Write + Send>) -> Self {
+        Self { out, err }
+    }
+
+    /// On the process's stdout and stderr.
+    pub fn stdio() -> Self {
+        Self::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()))
+    }
+}
+
+impl Sink for RecoverLines {
+    fn event(&mut self, event: &Event) {
+        let (to_err, line) = match &event.kind {
+            EventKind::Note { message } => (false, message.clone()),
+            EventKind::UndoReplayed { run, change } => {
+                (false, format!("{run}: restored: {change}"))
+            }
+            EventKind::UndoPending { change } => (true, change.clone()),
+            EventKind::RunRefused { reason } => (true, format!("error: {reason}")),
+            _ => return,
+        };
+        let out = if to_err { &mut self.err } else { &mut self.out };
+        let _ = writeln!(out, "{}", redact(&line));
+        let _ = out.flush();
+    }
+}
+
 /// The plan of a dry run on stdout, one `<scenario>: <change>` line per change: the
 /// output `--dry-run` is asked for (read from the `scenario-started` events).
 #[derive(Debug, Default)]

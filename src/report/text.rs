@@ -143,6 +143,9 @@ pub fn describe(kind: &EventKind) -> String {
         EventKind::UndoPending { change } => {
             format!("not known to be undone: {change} (run `acr-chaos recover`)")
         }
+        EventKind::UndoReplayed { run, change } => {
+            format!("restored for earlier run {run}: {change} (replayed and checked)")
+        }
         EventKind::RunFinished { exit_code } => format!("run finished: exit code {exit_code}"),
     }
 }

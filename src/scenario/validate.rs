@@ -93,28 +93,37 @@ impl<'s> Checker<'s> {
         self.root.get("$defs")?.as_object()?.get_key_value(name).map(|(k, v)| (v, k.as_str()))
     }
 
-    /// The schema with `$ref` and `allOf` merged in, and its definition name.
-    fn effective(&self, s: &Value) -> (Value, Option<&'s str>) {
+    /// The schema with `$ref` and `allOf` merged in, and its definition name. Borrowed
+    /// whenever nothing needs merging: cloning definitions per node was a third of
+    /// `validate`.
+    fn effective<'a>(&self, s: &'a Value) -> (Cow<'a, Value>, Option<&'s str>)
+    where
+        's: 'a,
+    {
         let mut name = None;
-        let mut base: Cow<'_, Value> = Cow::Borrowed(s);
+        let mut base: Cow<'a, Value> = Cow::Borrowed(s);
         for _ in 0..16 {
             let Some(r) = base.get("$ref").and_then(Value::as_str) else { break };
             let Some((target, n)) = self.deref(r) else { break };
             name = Some(n);
-            let mut local = base.into_owned();
-            local.as_object_mut().map(|o| o.remove("$ref"));
-            base = Cow::Owned(merge(target.clone(), local));
+            base = if annotations_only(&base) {
+                Cow::Borrowed(target)
+            } else {
+                let mut local = base.into_owned();
+                local.as_object_mut().map(|o| o.remove("$ref"));
+                Cow::Owned(merge(target.clone(), local))
+            };
         }
         if let Some(all) = base.get("allOf").and_then(Value::as_array).cloned() {
             let mut merged = base.into_owned();
             merged.as_object_mut().map(|o| o.remove("allOf"));
             for part in &all {
                 let (p, _) = self.effective(part);
-                merged = merge(p, merged);
+                merged = merge(p.into_owned(), merged);
             }
             base = Cow::Owned(merged);
         }
-        (base.into_owned(), name)
+        (base, name)
     }
 
     /// Short description of what a schema accepts, for hints.
@@ -169,7 +178,7 @@ impl<'s> Checker<'s> {
             if vals.len() != 1 {
                 return None;
             }
-            out.push((vals[0].clone(), eb));
+            out.push((vals[0].clone(), eb.into_owned()));
         }
         (!out.is_empty()).then_some(out)
     }
@@ -536,6 +545,19 @@ impl<'s> Checker<'s> {
         }
         Some(Value::String(text.to_string()))
     }
+}
+
+/// A `$ref` whose other keys only annotate (nothing the checker reads): the target alone
+/// is the effective schema.
+fn annotations_only(s: &Value) -> bool {
+    s.as_object().is_some_and(|o| {
+        o.keys().all(|k| {
+            matches!(
+                k.as_str(),
+                "$ref" | "description" | "title" | "default" | "examples" | "deprecated"
+            )
+        })
+    })
 }
 
 fn is_null_schema(s: &Value) -> bool {
