@@ -137,6 +137,26 @@ impl Kube {
         Ok(r.status.is_some_and(|s| s.allowed))
     }
 
+    /// The RBAC rules the caller holds in `namespace` (cluster-wide bindings included) — a
+    /// SelfSubjectRulesReview. What a rule grants is granted; what no rule grants may still
+    /// be granted by an authorizer the review cannot list (`status.incomplete`), so a
+    /// "no" from the rules is only a "maybe": ask [`Kube::can_i`].
+    pub async fn rules_in(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<k8s_openapi::api::authorization::v1::ResourceRule>, ClientError> {
+        use k8s_openapi::api::authorization::v1::{
+            SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
+        };
+        let review = SelfSubjectRulesReview {
+            spec: SelfSubjectRulesReviewSpec { namespace: Some(namespace.to_string()) },
+            ..Default::default()
+        };
+        let api: Api<SelfSubjectRulesReview> = Api::all(self.client.clone());
+        let r = api.create(&PostParams::default(), &review).await?;
+        Ok(r.status.map(|s| s.resource_rules).unwrap_or_default())
+    }
+
     pub async fn version(&self) -> Result<String, ClientError> {
         Ok(self.client.apiserver_version().await?.git_version)
     }

@@ -15,6 +15,8 @@ use crate::events::{Event, EventKind, Stage, Verdict};
 use crate::faults::Env;
 use crate::faults::permissions::{Need, Permission, Purpose};
 use crate::scenario::Target;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::authorization::v1::ResourceRule;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What the engine needs for every scenario, besides the fault's own needs: read the
@@ -76,53 +78,40 @@ pub fn plan_needs(
         .collect()
 }
 
-/// How many permission questions are in flight at once: every distinct question is
-/// independent, and asked one after another they were most of a run's preflight (one
-/// round trip per access review, about twenty per scenario).
+/// How many permission questions are in flight at once (they are independent).
 const CONCURRENT_CHECKS: usize = 8;
 
 /// What the identity holds, asked of the target once per distinct question: one
-/// permissions call per ARM scope, one access review per Kubernetes permission.
+/// permissions call per ARM scope; on Kubernetes one rules review per namespace, and an
+/// access review only for what no listed rule grants (a cluster-scoped permission, or one
+/// an authorizer the rules review cannot list may grant). One access review per
+/// permission was about twenty round trips per scenario, most of a run's preflight.
 #[derive(Default)]
 struct Holdings {
     arm: HashMap<String, Vec<ArmPermission>>,
     kube: HashMap<Permission, bool>,
 }
 
+type Question<'n> = (&'n str, &'n str, &'n str, Option<&'n str>);
+
 impl Holdings {
     async fn ask(
         c: &Connected,
         needs: &BTreeMap<String, BTreeSet<Need>>,
     ) -> Result<Self, ClientError> {
-        use futures::{StreamExt, TryStreamExt};
         let mut scopes = BTreeSet::new();
-        let mut reviews = BTreeMap::new();
+        let mut questions: BTreeMap<Permission, Question<'_>> = BTreeMap::new();
         for n in needs.values().flatten() {
             match &n.permission {
                 Permission::Arm { scope, .. } => {
                     scopes.insert(scope.to_ascii_lowercase());
                 }
                 p @ Permission::Kube { verb, group, resource, namespace } => {
-                    let question = (verb, group, resource, namespace.as_deref());
-                    reviews.insert(p.clone(), question);
+                    questions.insert(p.clone(), (verb, group, resource, namespace.as_deref()));
                 }
             }
         }
-        let arm = futures::stream::iter(scopes)
-            .map(|scope| async move {
-                let blocks = c.arm.list_permissions(&scope).await?;
-                Ok::<_, ClientError>((scope, blocks))
-            })
-            .buffer_unordered(CONCURRENT_CHECKS)
-            .try_collect();
-        let kube = futures::stream::iter(reviews)
-            .map(|(p, (verb, group, resource, namespace))| async move {
-                let ok = c.kube.can_i(verb, group, resource, namespace).await?;
-                Ok::<_, ClientError>((p, ok))
-            })
-            .buffer_unordered(CONCURRENT_CHECKS)
-            .try_collect();
-        let (arm, kube) = tokio::try_join!(arm, kube)?;
+        let (arm, kube) = tokio::try_join!(arm_holdings(c, scopes), kube_holdings(c, questions))?;
         Ok(Holdings { arm, kube })
     }
 
@@ -135,6 +124,67 @@ impl Holdings {
             Permission::Kube { .. } => self.kube.get(p).copied().unwrap_or(false),
         }
     }
+}
+
+async fn arm_holdings(
+    c: &Connected,
+    scopes: BTreeSet<String>,
+) -> Result<HashMap<String, Vec<ArmPermission>>, ClientError> {
+    futures::stream::iter(scopes)
+        .map(|scope| async move {
+            let blocks = c.arm.list_permissions(&scope).await?;
+            Ok::<_, ClientError>((scope, blocks))
+        })
+        .buffer_unordered(CONCURRENT_CHECKS)
+        .try_collect()
+        .await
+}
+
+async fn kube_holdings(
+    c: &Connected,
+    questions: BTreeMap<Permission, Question<'_>>,
+) -> Result<HashMap<Permission, bool>, ClientError> {
+    let namespaces: BTreeSet<&str> = questions.values().filter_map(|q| q.3).collect();
+    let rules: HashMap<&str, Vec<ResourceRule>> = futures::stream::iter(namespaces)
+        .map(|ns| async move { Ok::<_, ClientError>((ns, c.kube.rules_in(ns).await?)) })
+        .buffer_unordered(CONCURRENT_CHECKS)
+        .try_collect()
+        .await?;
+    let mut held = HashMap::new();
+    let mut open = Vec::new();
+    for (p, q @ (verb, group, resource, namespace)) in questions {
+        // only a namespace's own review lists the rules that hold in it
+        let granted = namespace
+            .and_then(|ns| rules.get(ns))
+            .is_some_and(|rs| rs.iter().any(|r| rule_grants(r, verb, group, resource)));
+        if granted {
+            held.insert(p, true);
+        } else {
+            open.push((p, q));
+        }
+    }
+    let reviewed: Vec<(Permission, bool)> = futures::stream::iter(open)
+        .map(|(p, (verb, group, resource, namespace))| async move {
+            let ok = c.kube.can_i(verb, group, resource, namespace).await?;
+            Ok::<_, ClientError>((p, ok))
+        })
+        .buffer_unordered(CONCURRENT_CHECKS)
+        .try_collect()
+        .await?;
+    held.extend(reviewed);
+    Ok(held)
+}
+
+/// Whether an RBAC rule grants `verb` on every object of `resource` in API `group`
+/// (a rule limited to some `resourceNames` does not).
+fn rule_grants(rule: &ResourceRule, verb: &str, group: &str, resource: &str) -> bool {
+    let has = |list: Option<&Vec<String>>, want: &str| {
+        list.is_some_and(|l| l.iter().any(|x| x == "*" || x == want))
+    };
+    rule.resource_names.as_ref().is_none_or(Vec::is_empty)
+        && has(Some(&rule.verbs), verb)
+        && has(rule.api_groups.as_ref(), group)
+        && has(rule.resources.as_ref(), resource)
 }
 
 /// Missing permissions per scenario (empty when everything is held).
@@ -259,5 +309,42 @@ mod tests {
                 "missing permission Azure 'Microsoft.Authorization/roleAssignments/write' at /subscriptions/s/rg/r (scenario acr-detach needs it to undo the change)"
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod rule_tests {
+    use super::rule_grants;
+    use k8s_openapi::api::authorization::v1::ResourceRule;
+
+    fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> ResourceRule {
+        let own = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        ResourceRule {
+            verbs: own(verbs),
+            api_groups: Some(own(groups)),
+            resources: Some(own(resources)),
+            resource_names: (!names.is_empty()).then(|| own(names)),
+        }
+    }
+
+    #[test]
+    fn a_rule_grants_its_verbs_groups_and_resources_and_wildcards() {
+        let r = rule(&["get", "create"], &[""], &["configmaps"], &[]);
+        assert!(rule_grants(&r, "get", "", "configmaps"));
+        assert!(!rule_grants(&r, "delete", "", "configmaps"), "another verb");
+        assert!(!rule_grants(&r, "get", "apps", "configmaps"), "another group");
+        assert!(!rule_grants(&r, "get", "", "secrets"), "another resource");
+        let admin = rule(&["*"], &["*"], &["*"], &[]);
+        assert!(rule_grants(&admin, "delete", "coordination.k8s.io", "leases"));
+    }
+
+    #[test]
+    fn a_rule_limited_to_names_or_subresources_does_not_grant_the_resource() {
+        let named = rule(&["get"], &[""], &["secrets"], &["pull"]);
+        assert!(!rule_grants(&named, "get", "", "secrets"), "only some objects");
+        let sub = rule(&["get"], &[""], &["pods/log"], &[]);
+        assert!(!rule_grants(&sub, "get", "", "pods"), "a subresource is not the resource");
+        let no_groups = ResourceRule { api_groups: None, ..rule(&["get"], &[], &["pods"], &[]) };
+        assert!(!rule_grants(&no_groups, "get", "", "pods"), "no apiGroups grants nothing");
     }
 }
