@@ -193,71 +193,27 @@ impl<'s> Checker<'s> {
     }
 
     /// Check `node` against `schema`; returns its JSON value when the subtree is valid.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one arm per JSON Schema keyword the scenario schema uses; not split yet"
-    )]
     pub fn check(&mut self, node: &Node, schema: &Value, path: &str) -> Option<Value> {
         self.locs.insert(path.to_string(), node.pos);
         let (s, def) = self.effective(schema);
         let s: &Value = &s;
-
         if let Some(branches) = s.get("oneOf").or_else(|| s.get("anyOf")).and_then(Value::as_array)
         {
-            let nullable = branches.iter().any(is_null_schema);
-            if nullable && matches!(node.value, Y::Null) {
-                return Some(Value::Null);
-            }
-            // A check set on the field (e.g. `nsg-id` on an optional ARM id) applies to the
-            // chosen branch.
-            let field_check = s.get("x-acr-chaos-check").cloned();
-            let non_null: Vec<Value> = branches
-                .iter()
-                .filter(|b| !is_null_schema(b))
-                .map(|b| match &field_check {
-                    Some(c) => merge(b.clone(), serde_json::json!({ "x-acr-chaos-check": c })),
-                    None => b.clone(),
-                })
-                .collect();
-            let refs: Vec<&Value> = non_null.iter().collect();
-            return self.check_union(node, &refs, def, path);
+            return self.check_one_of(node, s, branches, def, path);
         }
         if let Some(vals) = enum_values(s) {
-            return match &node.value {
-                Y::Scalar { text, .. } if vals.contains(text) => Some(Value::String(text.clone())),
-                Y::Scalar { text, .. } => {
-                    let what = noun(def);
-                    let message = if what == "apiVersion" {
-                        format!("unsupported apiVersion {text:?}")
-                    } else {
-                        format!("unknown {what} {text:?}")
-                    };
-                    self.issue(node.pos, path, message, Some(hint_with_suggestion(text, &vals)));
-                    None
-                }
-                _ => {
-                    self.issue(
-                        node.pos,
-                        path,
-                        format!("expected one of the {}s, found {}", noun(def), node.type_name()),
-                        Some(vals.join(", ")),
-                    );
-                    None
-                }
-            };
+            return self.check_enum(node, &vals, def, path);
         }
         let tys = types(s);
         if matches!(node.value, Y::Null) && tys.contains(&"null") {
             return Some(Value::Null);
         }
-        match (&node.value, tys.first().copied()) {
-            (Y::Map(entries), _) if tys.contains(&"object") => {
+        match &node.value {
+            Y::Map(entries) if tys.contains(&"object") => {
                 self.check_object(node.pos, entries, s, path)
             }
-            (Y::Seq(items), _) if tys.contains(&"array") => {
-                self.check_array(node.pos, items, s, path)
-            }
-            (Y::Scalar { text, plain }, _)
+            Y::Seq(items) if tys.contains(&"array") => self.check_array(node.pos, items, s, path),
+            Y::Scalar { text, plain }
                 if tys
                     .iter()
                     .any(|t| matches!(*t, "string" | "integer" | "boolean" | "number")) =>
@@ -265,24 +221,89 @@ impl<'s> Checker<'s> {
                 self.check_scalar(node, text, *plain, &tys, s, path)
             }
             _ => {
-                let hint = Some(self.describe(s));
-                let expected = match tys.first().copied() {
-                    Some("object") => "a mapping",
-                    Some("array") => "a list",
-                    Some("string") => "a string",
-                    Some("integer") => "an integer",
-                    Some("boolean") => "true or false",
-                    _ => "a value",
+                self.wrong_type(node, s, tys.first().copied(), path);
+                None
+            }
+        }
+    }
+
+    /// `oneOf`/`anyOf`: null when a branch allows it, else the non-null branches.
+    fn check_one_of(
+        &mut self,
+        node: &Node,
+        s: &Value,
+        branches: &[Value],
+        def: Option<&str>,
+        path: &str,
+    ) -> Option<Value> {
+        let nullable = branches.iter().any(is_null_schema);
+        if nullable && matches!(node.value, Y::Null) {
+            return Some(Value::Null);
+        }
+        // A check set on the field (e.g. `nsg-id` on an optional ARM id) applies to the
+        // chosen branch.
+        let field_check = s.get("x-acr-chaos-check").cloned();
+        let non_null: Vec<Value> = branches
+            .iter()
+            .filter(|b| !is_null_schema(b))
+            .map(|b| match &field_check {
+                Some(c) => merge(b.clone(), serde_json::json!({ "x-acr-chaos-check": c })),
+                None => b.clone(),
+            })
+            .collect();
+        let refs: Vec<&Value> = non_null.iter().collect();
+        self.check_union(node, &refs, def, path)
+    }
+
+    /// One of a fixed set of words, with the nearest valid one as the hint.
+    fn check_enum(
+        &mut self,
+        node: &Node,
+        vals: &[String],
+        def: Option<&str>,
+        path: &str,
+    ) -> Option<Value> {
+        match &node.value {
+            Y::Scalar { text, .. } if vals.contains(text) => Some(Value::String(text.clone())),
+            Y::Scalar { text, .. } => {
+                let what = noun(def);
+                let message = if what == "apiVersion" {
+                    format!("unsupported apiVersion {text:?}")
+                } else {
+                    format!("unknown {what} {text:?}")
                 };
+                self.issue(node.pos, path, message, Some(hint_with_suggestion(text, vals)));
+                None
+            }
+            _ => {
                 self.issue(
                     node.pos,
                     path,
-                    format!("expected {expected}, found {}", node.type_name()),
-                    hint,
+                    format!("expected one of the {}s, found {}", noun(def), node.type_name()),
+                    Some(vals.join(", ")),
                 );
                 None
             }
         }
+    }
+
+    /// A node of another type than the schema's: say what was expected and what it holds.
+    fn wrong_type(&mut self, node: &Node, s: &Value, ty: Option<&str>, path: &str) {
+        let hint = Some(self.describe(s));
+        let expected = match ty {
+            Some("object") => "a mapping",
+            Some("array") => "a list",
+            Some("string") => "a string",
+            Some("integer") => "an integer",
+            Some("boolean") => "true or false",
+            _ => "a value",
+        };
+        self.issue(
+            node.pos,
+            path,
+            format!("expected {expected}, found {}", node.type_name()),
+            hint,
+        );
     }
 
     fn check_union(

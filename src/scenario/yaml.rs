@@ -144,108 +144,135 @@ fn size(n: &Node) -> usize {
 
 /// Parse every document. A syntax error ends the document it is in; parsing resumes at
 /// the next `---` so later documents are still checked.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one arm per YAML parser event, sharing the frame stack and anchors; not split yet"
-)]
 pub fn parse(text: &str) -> (Vec<Document>, Vec<SyntaxError>) {
     let mut parser = Parser::new_from_str(text);
-    let mut docs = Vec::new();
-    let mut errors = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
-    let mut expanded = 0usize;
-    let mut current: Option<Document> = None;
-    // Anchored collections still open: anchor id → depth of the frame.
-    let mut open_anchors: Vec<(usize, usize)> = Vec::new();
-
+    let mut b = Builder::default();
     while let Some(next) = parser.next_event() {
         let (event, span) = match next {
             Ok(e) => e,
             Err(e) => {
-                errors.push(SyntaxError { pos: pos(e.marker()), message: e.info().clone() });
-                stack.clear();
-                open_anchors.clear();
-                current = None;
+                b.syntax_error(SyntaxError { pos: pos(e.marker()), message: e.info().clone() });
                 match parser.proceed_next_document() {
                     Ok(true) => continue,
                     _ => break,
                 }
             }
         };
-        let at = pos(&span.start);
-        let mut finished: Option<Node> = None;
-        match event {
+        if b.event(event, pos(&span.start)).is_break() {
+            break;
+        }
+    }
+    b.finish()
+}
+
+/// The documents being built from parser events: the open collections, the anchors
+/// seen and how many nodes aliases expanded to so far.
+#[derive(Default)]
+struct Builder {
+    docs: Vec<Document>,
+    errors: Vec<SyntaxError>,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Node, usize)>,
+    expanded: usize,
+    current: Option<Document>,
+    /// Anchored collections still open: anchor id → depth of the frame.
+    open_anchors: Vec<(usize, usize)>,
+}
+
+impl Builder {
+    /// A syntax error ends the document it is in.
+    fn syntax_error(&mut self, e: SyntaxError) {
+        self.errors.push(e);
+        self.stack.clear();
+        self.open_anchors.clear();
+        self.current = None;
+    }
+
+    /// One parser event; `Break` when the file cannot be read further.
+    fn event(&mut self, event: Event<'_>, at: Pos) -> std::ops::ControlFlow<()> {
+        let finished = match event {
             Event::DocumentStart(..) => {
-                current = Some(Document { root: None });
+                self.current = Some(Document { root: None });
+                None
             }
             Event::DocumentEnd => {
-                if let Some(d) = current.take() {
-                    docs.push(d);
-                }
+                self.docs.extend(self.current.take());
+                None
             }
-            Event::Scalar(text, style, anchor, _tag) => {
-                let plain = style == ScalarStyle::Plain;
-                let value = if plain && plain_kind(&text) == PlainKind::Null {
-                    Value::Null
-                } else {
-                    Value::Scalar { text: text.into_owned(), plain }
-                };
-                let node = Node { pos: at, value };
-                if anchor != 0 {
-                    anchors.insert(anchor, (node.clone(), 1));
-                }
-                finished = Some(node);
-            }
-            Event::Alias(id) => {
-                let (mut node, n) =
-                    anchors.get(&id).cloned().unwrap_or((Node { pos: at, value: Value::Null }, 1));
-                expanded += n;
-                if expanded > MAX_ALIAS_NODES {
-                    errors.push(SyntaxError {
-                        pos: at,
-                        message: format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
-                    });
-                    current = None;
-                    break;
-                }
-                node.pos = at;
-                finished = Some(node);
-            }
+            Event::Scalar(text, style, anchor, _tag) => Some(self.scalar(&text, style, anchor, at)),
+            Event::Alias(id) => Some(self.alias(id, at)?),
             Event::SequenceStart(_, anchor, _) => {
-                if anchor != 0 {
-                    open_anchors.push((anchor, stack.len()));
-                }
-                stack.push(Frame::Seq(Node { pos: at, value: Value::Seq(Vec::new()) }));
+                self.open(anchor, Frame::Seq(Node { pos: at, value: Value::Seq(Vec::new()) }));
+                None
             }
             Event::MappingStart(_, anchor, _) => {
-                if anchor != 0 {
-                    open_anchors.push((anchor, stack.len()));
-                }
-                stack.push(Frame::Map(Node { pos: at, value: Value::Map(Vec::new()) }, None));
+                let map = Node { pos: at, value: Value::Map(Vec::new()) };
+                self.open(anchor, Frame::Map(map, None));
+                None
             }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let Some(Frame::Seq(node) | Frame::Map(node, _)) = stack.pop() else {
-                    continue;
-                };
-                if let Some(&(id, depth)) = open_anchors.last()
-                    && depth == stack.len()
-                {
-                    anchors.insert(id, (node.clone(), size(&node)));
-                    open_anchors.pop();
-                }
-                finished = Some(node);
-            }
-            _ => {}
-        }
+            Event::SequenceEnd | Event::MappingEnd => self.close(),
+            _ => None,
+        };
         if let Some(node) = finished {
-            attach(&mut stack, &mut current, node);
+            attach(&mut self.stack, &mut self.current, node);
         }
+        std::ops::ControlFlow::Continue(())
     }
-    if let Some(d) = current.take() {
-        docs.push(d);
+
+    fn scalar(&mut self, text: &str, style: ScalarStyle, anchor: usize, at: Pos) -> Node {
+        let plain = style == ScalarStyle::Plain;
+        let value = if plain && plain_kind(text) == PlainKind::Null {
+            Value::Null
+        } else {
+            Value::Scalar { text: text.to_owned(), plain }
+        };
+        let node = Node { pos: at, value };
+        if anchor != 0 {
+            self.anchors.insert(anchor, (node.clone(), 1));
+        }
+        node
     }
-    (docs, errors)
+
+    /// An alias expands to a copy of its anchor's node, up to [`MAX_ALIAS_NODES`] in all.
+    fn alias(&mut self, id: usize, at: Pos) -> std::ops::ControlFlow<(), Node> {
+        let (mut node, n) =
+            self.anchors.get(&id).cloned().unwrap_or((Node { pos: at, value: Value::Null }, 1));
+        self.expanded += n;
+        if self.expanded > MAX_ALIAS_NODES {
+            self.errors.push(SyntaxError {
+                pos: at,
+                message: format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
+            });
+            self.current = None;
+            return std::ops::ControlFlow::Break(());
+        }
+        node.pos = at;
+        std::ops::ControlFlow::Continue(node)
+    }
+
+    fn open(&mut self, anchor: usize, frame: Frame) {
+        if anchor != 0 {
+            self.open_anchors.push((anchor, self.stack.len()));
+        }
+        self.stack.push(frame);
+    }
+
+    /// The end of a collection: its node, recorded under its anchor if it has one.
+    fn close(&mut self) -> Option<Node> {
+        let (Frame::Seq(node) | Frame::Map(node, _)) = self.stack.pop()?;
+        if let Some(&(id, depth)) = self.open_anchors.last()
+            && depth == self.stack.len()
+        {
+            self.anchors.insert(id, (node.clone(), size(&node)));
+            self.open_anchors.pop();
+        }
+        Some(node)
+    }
+
+    fn finish(mut self) -> (Vec<Document>, Vec<SyntaxError>) {
+        self.docs.extend(self.current.take());
+        (self.docs, self.errors)
+    }
 }
 
 fn attach(stack: &mut [Frame], current: &mut Option<Document>, node: Node) {
