@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Debian packages the lab needs: the real registry, the real puller, the packet filter.
 # buildah, binutils (strip) and runc: the product image (`make image`) and its test; jq,
 # curl and git: the CI templates' shell steps, run by tests/ci_templates.rs; chromium: the
-# HTML report's test loads the page in the headless browser (tests/html_report.rs); nodejs
+# HTML report's test loads the page in the headless browser (tests/report/html.rs); nodejs
 # and npm: the Azure SDK for JavaScript as a client of the lab (tests/sdk_clients.rs).
 LAB_PACKAGES := containerd docker-registry nftables prometheus prometheus-alertmanager buildah binutils runc jq curl git chromium nodejs npm
 # The binaries those packages provide (checked before installing anything).

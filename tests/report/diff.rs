@@ -5,11 +5,9 @@
 //! exit 4; accepting them makes the next diff green; broken or mismatched inputs exit 2
 //! with an error naming the file. The schemas in docs/ are up to date.
 
-mod report_support;
-
+use crate::report_support::*;
 use acr_chaos::environment::{Environment, KubernetesFacts, NodeFacts};
 use acr_chaos::events::{Event, EventKind, Verdict};
-use report_support::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
