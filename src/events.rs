@@ -73,6 +73,10 @@ pub struct Observation {
     /// Event reasons seen for the pod, in order (`Pulling`, `Failed`, `BackOff`...).
     #[serde(default)]
     pub event_reasons: Vec<String>,
+    /// The probe container runs (or ran): its image was pulled. The observation that ends
+    /// a wait for a pull is always recorded, even when the pod's events came later.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub running: bool,
 }
 
 /// The expectation a scenario checks, as reporters show it.

@@ -62,6 +62,7 @@ fn observation(night: u32, i: usize, namespace: &str) -> Observation {
         )),
         causes: vec![crate::classify::Cause::NetworkUnreachable],
         event_reasons: vec!["Pulling".into(), "Failed".into(), "BackOff".into()],
+        running: false,
     }
 }
 

@@ -100,6 +100,7 @@ pub fn observation(namespace: &str, name: &str, image: &str, st: &ProbeState) ->
         message,
         causes,
         event_reasons,
+        running: st.running(),
     }
 }
 

@@ -62,7 +62,11 @@ pub fn join_or_none<T: std::fmt::Display>(items: &[T]) -> String {
 
 /// One observation on one line: `ImagePullBackOff [unauthorized-anonymous]: <message>`.
 pub fn describe_observation(o: &Observation) -> String {
-    let mut s = o.waiting_reason.clone().unwrap_or_else(|| "no waiting reason".to_owned());
+    let mut s = match &o.waiting_reason {
+        Some(r) => r.clone(),
+        None if o.running => "running: the image was pulled".to_owned(),
+        None => "no waiting reason".to_owned(),
+    };
     if !o.causes.is_empty() {
         s.push_str(&format!(" [{}]", crate::classify::join(&o.causes, ", ")));
     }

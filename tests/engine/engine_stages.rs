@@ -179,6 +179,7 @@ fn unauthorized() -> Observation {
         message: Some("Failed to pull image \"r.io/x:1\": failed to fetch anonymous token: unexpected status: 401 Unauthorized".into()),
         causes: vec![Cause::UnauthorizedAnonymous],
         event_reasons: vec!["Pulling".into(), "Failed".into()],
+        running: false,
     }
 }
 

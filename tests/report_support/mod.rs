@@ -60,6 +60,7 @@ pub fn obs(pod: &str, reason: &str, message: &str, causes: &[&str]) -> Observati
         message: Some(s(message)),
         causes: causes_of(causes),
         event_reasons: strings(&["Pulling", "Failed", "BackOff"]),
+        running: false,
     }
 }
 
