@@ -14,7 +14,7 @@
 
 use super::Cause;
 use regex::{Regex, RegexSet, SetMatches};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 /// What a rule's match is evidence of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,17 +136,22 @@ const ELEMENT_STARTS: &[&str] = &[
 
 struct Compiled {
     set: RegexSet,
-    each: Vec<Regex>,
+    /// Each rule on its own, compiled the first time the set says it matched: a message
+    /// matches a few rules, and compiling all of them was most of a run's regex work.
+    each: Vec<OnceLock<Regex>>,
     not_a_pull: Regex,
 }
 
-static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
-    let patterns = RULES.iter().map(|(_, p)| *p);
-    Compiled {
-        set: RegexSet::new(patterns.clone()).expect("classifier rules compile"),
-        each: patterns.map(|p| Regex::new(p).expect("classifier rule compiles")).collect(),
-        not_a_pull: Regex::new(NOT_A_PULL).expect("classifier rule compiles"),
+impl Compiled {
+    fn rule(&self, i: usize) -> &Regex {
+        self.each[i].get_or_init(|| Regex::new(RULES[i].1).expect("classifier rule compiles"))
     }
+}
+
+static COMPILED: LazyLock<Compiled> = LazyLock::new(|| Compiled {
+    set: RegexSet::new(RULES.iter().map(|(_, p)| *p)).expect("classifier rules compile"),
+    each: RULES.iter().map(|_| OnceLock::new()).collect(),
+    not_a_pull: Regex::new(NOT_A_PULL).expect("classifier rule compiles"),
 });
 
 /// The causes carried by `message`, deduplicated, in order of first appearance.
@@ -175,7 +180,7 @@ fn classify_part(c: &Compiled, matched: &SetMatches, part: &str, out: &mut Vec<C
     let mut pos = [NONE; N];
     let (mut auth401, mut anonymous, mut with_creds) = (NONE, NONE, NONE);
     for i in matched.iter() {
-        let re = &c.each[i];
+        let re = c.rule(i);
         match RULES[i].0 {
             Status => {
                 for caps in re.captures_iter(part) {
@@ -305,6 +310,10 @@ mod tests {
     fn rules_compile() {
         assert_eq!(COMPILED.each.len(), RULES.len());
         assert_eq!(COMPILED.set.len(), RULES.len());
+        // each rule alone, as the classifier compiles it on its first match
+        for (i, (_, pattern)) in RULES.iter().enumerate() {
+            assert_eq!(COMPILED.rule(i).as_str(), *pattern);
+        }
     }
 
     #[test]

@@ -9,7 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 /// The combined schema the validator walks (the one `acr-chaos schema` prints).
-static SCHEMA: LazyLock<Value> = LazyLock::new(|| schema::json_schema(schema::SchemaKind::All));
+/// The shipped schema, `scenarios/acr-chaos.schema.json` (a test keeps it equal to the
+/// generated one): parsing it costs a fraction of generating it, which every command that
+/// reads a scenario or target paid at start-up.
+static SCHEMA: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../../scenarios/acr-chaos.schema.json"))
+        .unwrap_or_else(|_| schema::json_schema(schema::SchemaKind::All))
+});
 
 /// A scenario and where it came from.
 #[derive(Debug, Clone)]
