@@ -73,7 +73,7 @@ TORTURE_TRIALS ?= 200
 torture: deps
 	@mkdir -p reports
 	ACR_CHAOS_TORTURE_TRIALS=$(TORTURE_TRIALS) ACR_CHAOS_TORTURE_REPORT=$(CURDIR)/reports/torture.json \
-		$(CARGO) test -p acr-chaos --test torture -- --nocapture
+		$(CARGO) test -p acr-chaos --test lab_e2e -- torture:: --nocapture
 
 ## lint: formatting and clippy, warnings are errors.
 lint:

@@ -8,7 +8,14 @@ use acr_chaos::clients::kube::Kube;
 use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, lab_pull_secrets, write_target};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Held by each lab end-to-end test of a binary: one lab test at a time, as when each
+/// former test file was a binary of its own (cargo runs one test binary after another)
+/// and their deadlines were set for one lab at a time on a 2-core CI machine. Tests that
+/// start no lab (kube-rs against the API emulator alone) do not take it.
+pub static SERIAL: Mutex<()> = Mutex::new(());
 
 /// What every lab end-to-end test needs on PATH (besides root).
 pub const LAB_BINARIES: &[&str] = &["containerd", "docker-registry", "nft"];
@@ -108,6 +115,14 @@ pub async fn external_lab(knob: Option<acr_chaos_lab::knobs::Knob>) -> External 
     for s in lab_pull_secrets(&lab) {
         kube.put_secret(LAB_JOURNAL_NAMESPACE, &s).await.unwrap();
     }
+    // the root-CA publisher adds its ConfigMap to the new namespace on its own time: a
+    // snapshot taken before it did would differ from every later one
+    let store = lab.kube().store().clone();
+    wait_for("kube-root-ca.crt in the journal namespace", Duration::from_secs(30), || {
+        let kind = acr_chaos_lab::kube::Kind::ConfigMap;
+        store.get(&kind, Some(LAB_JOURNAL_NAMESPACE), "kube-root-ca.crt").is_ok()
+    })
+    .await;
     External { lab, dir, target, kube }
 }
 

@@ -9,9 +9,13 @@
 //! ACR_CHAOS_TORTURE_SEED replays a sequence. Needs the lab (root, containerd,
 //! docker-registry, nft): SKIPPED without, a failure under CI=true.
 
-mod lab_support;
+#![allow(
+    clippy::await_holding_lock,
+    reason = "the binary's lab tests run one at a time (lab_support::SERIAL); the test owns its runtime"
+)]
 
-use lab_support::{External, Snapshot, external_lab, root, snapshot};
+use crate::lab_support::{self, External, SERIAL, Snapshot, external_lab, root, snapshot};
+use crate::require_lab;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -290,6 +294,7 @@ fn figures_json(f: &Figures, seed: u64, elapsed: Duration) -> serde_json::Value 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_runs_never_leave_a_fault_behind_after_recover() {
     require_lab!();
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let trials: usize =
         std::env::var("ACR_CHAOS_TORTURE_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
     let seed: u64 = std::env::var("ACR_CHAOS_TORTURE_SEED")

@@ -15,8 +15,8 @@
 //! event's text, so it is not in the report and must not show in the diff.
 //! Needs root, containerd, docker-registry and nft (SKIPPED otherwise, failing under CI).
 
-mod lab_support;
-use lab_support::root;
+use crate::lab_support::{SERIAL, root};
+use crate::require_lab;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,6 +106,7 @@ fn read_json(p: &Path) -> Value {
 #[test]
 fn kubelet_upgrade_1_27_to_1_33_diff_names_exactly_the_release_changes() {
     require_lab!();
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path();
 

@@ -13,19 +13,15 @@
     reason = "one std Mutex serializes the lab tests; each test owns its runtime"
 )]
 
-mod lab_support;
-
+use crate::lab_support::{self, External, SERIAL, external_lab, root, snapshot, wait_for};
+use crate::require_lab;
 use acr_chaos::engine::lab::LAB_JOURNAL_NAMESPACE;
 use acr_chaos_lab::knobs::{Fault, Knob};
 use k8s_openapi::api::core::v1::ConfigMap;
-use lab_support::{External, external_lab, root, snapshot, wait_for};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 fn scenario(name: &str) -> String {
     root().join(format!("scenarios/{name}.yaml")).display().to_string()

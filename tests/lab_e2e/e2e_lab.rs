@@ -10,17 +10,12 @@
     reason = "one std Mutex serializes the sync and async lab tests; each async test owns its runtime, so holding the guard across awaits cannot deadlock"
 )]
 
-mod lab_support;
-
+use crate::lab_support::{SERIAL, all_text, bin, external_lab, root, snapshot, wait_for};
+use crate::require_lab;
 use acr_chaos::engine::lab::LAB_JOURNAL_NAMESPACE;
-use lab_support::{all_text, bin, external_lab, root, snapshot, wait_for};
 use rstest::rstest;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
-
-/// The lab tests share containerd/nft resources: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 const LAB_SECRETS: [&str; 6] = [
     "lab-runner-secret-not-a-real-secret",
@@ -237,7 +232,7 @@ async fn ten_percent_transient_arm_failures_still_pass_and_leave_nothing_behind(
 /// The lease of a run killed on this machine names its process: seen dead at once.
 /// `from_elsewhere` rewrites the lease as a holder on another machine would have written
 /// it, which only the lease's clock can judge.
-async fn kill_a_detach_run(e: &lab_support::External, from_elsewhere: bool) {
+async fn kill_a_detach_run(e: &crate::lab_support::External, from_elsewhere: bool) {
     let detach = root().join("scenarios/acr-detach.yaml");
     let mut run = e
         .child(&["run", detach.to_str().unwrap(), "--quiet"])
@@ -258,7 +253,7 @@ async fn kill_a_detach_run(e: &lab_support::External, from_elsewhere: bool) {
 }
 
 async fn edit_lease(
-    e: &lab_support::External,
+    e: &crate::lab_support::External,
     f: impl FnOnce(&mut k8s_openapi::api::coordination::v1::Lease),
 ) {
     use k8s_openapi::api::coordination::v1::Lease;

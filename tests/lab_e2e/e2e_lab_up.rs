@@ -14,16 +14,13 @@
     reason = "one std Mutex serializes sync and async lab tests; each async test owns its runtime"
 )]
 
-mod lab_support;
+use crate::lab_support::{SERIAL, root};
+use crate::require_lab;
 use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, prepare_lab_target, write_target};
 use acr_chaos_lab::lab::RunnerSpec;
-use lab_support::root;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The binary with a clean environment as far as the lab is concerned (no time scale:
 /// it must come from the target file).

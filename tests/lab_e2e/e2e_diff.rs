@@ -5,8 +5,8 @@
 //! Needs root, containerd, docker-registry and nft: without them the test prints SKIPPED
 //! (and fails when CI=true).
 
-mod lab_support;
-use lab_support::root;
+use crate::lab_support::{SERIAL, root};
+use crate::require_lab;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -41,6 +41,7 @@ fn run_dirs(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn same_profile_twice_gives_an_empty_diff() {
     require_lab!();
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let (code, err) = run(tmp.path(), &["--quiet"]);
     assert_eq!(code, 0, "first run:\n{err}");
