@@ -54,11 +54,16 @@ write_host() {
   mkdir -p "$dir"
   cp "$ACR_CHAOS_LAB_CA" "$dir/ca.crt"
   # `ca` is relative: containerd resolves it against this host's directory, so the same
-  # files work wherever they are mounted. `server` is the front door too: with the real
-  # name there, containerd would fall back to it (DNS) and hide the registry's answer.
+  # files work wherever they are mounted. The one `[host]` is the only entry that pulls
+  # and resolves, so a pull dials the front door once, as on a node without hosts.toml.
+  # containerd always tries `server` after the hosts: it is the front door too (the real
+  # name would mean DNS and the Internet) and may only push (empty would mean all), or a
+  # dropped connection would be dialed twice (2 x 30 s). Same layout as the lab's own.
   cat > "$dir/hosts.toml" <<EOF
 # Written by kind/create-cluster.sh: $host -> $url (the acr-chaos lab's front door)
 server = "$url"
+capabilities = ["push"]
+ca = "ca.crt"
 
 [host."$url"]
   capabilities = ["pull", "resolve"]

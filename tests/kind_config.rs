@@ -93,6 +93,10 @@ async fn kind_nodes_containerd_config_pulls_through_the_lab_front_doors() {
     let cri = ctd.cri().await.unwrap();
     let acr_hosts = std::fs::read_to_string(certs_d.join(lab.login_server()).join("hosts.toml"));
     assert!(acr_hosts.as_ref().unwrap().contains("[host.\"https://127.0.0.2:"), "{acr_hosts:?}");
+    // Only the [host] pulls: containerd tries `server` after it, and a second entry that
+    // pulls would dial the same front door again under a packet drop (issue #11).
+    let server_part = acr_hosts.as_ref().unwrap().split("\n[host.").next().unwrap();
+    assert!(server_part.contains("\ncapabilities = [\"push\"]"), "{acr_hosts:?}");
 
     let facts = lab.facts();
     let acr_token = {

@@ -136,15 +136,20 @@ fn toml_str(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// The `hosts.toml` text for one registry host. The endpoint is both the `server` and the
-/// only `[host]` (containerd 1.6 refuses a file without a host table): with the real name
-/// as `server`, containerd would fall back to it on a 404 and the error would become a DNS
-/// failure instead of the registry's answer.
+/// The `hosts.toml` text for one registry host: the endpoint is the one `[host]` that may
+/// pull and resolve, so containerd dials it once per attempt, as a node without a
+/// `hosts.toml` dials its one upstream. containerd 1.6 always appends the `server` entry
+/// after the `[host]` entries (and refuses a file without a host table); left with pull
+/// and resolve it would be dialed a second time (two 30 s dial timeouts under a packet
+/// drop, issue #11). It stays the endpoint, never the real name (the lab is offline),
+/// and only advertises push, which pulls skip (containerd's `filterHosts`); an empty
+/// `capabilities` would mean all of them.
 pub fn render_hosts_toml(h: &RegistryHost) -> String {
     let mut out = String::new();
     let ep = toml_str(&h.endpoint);
     let _ = writeln!(out, "# Written by the acr-chaos lab: {} -> {}", h.host, h.endpoint);
     let _ = writeln!(out, "server = {ep}");
+    let _ = writeln!(out, "capabilities = [\"push\"]");
     let ca = h.ca_file.as_ref().map(|ca| toml_str(&ca.display().to_string()));
     if let Some(ca) = &ca {
         let _ = writeln!(out, "ca = {ca}");
@@ -337,10 +342,16 @@ mod tests {
             plain_http: false,
         };
         let t = render_hosts_toml(&h);
-        assert!(t.contains("server = \"https://127.0.0.1:4443\""), "{t}");
-        assert!(t.contains("[host.\"https://127.0.0.1:4443\"]"), "{t}");
-        assert!(t.contains("capabilities = [\"pull\", \"resolve\"]"), "{t}");
-        assert!(t.contains("ca = \"/tmp/lab/ca.pem\""), "{t}");
+        // Top-level keys (the `server` entry) come before the first table.
+        let (server, host) = t.split_once("\n[host.").expect("one [host] table");
+        assert!(server.contains("\nserver = \"https://127.0.0.1:4443\""), "{t}");
+        // The server entry must not pull or resolve: containerd would dial it again.
+        assert!(server.contains("\ncapabilities = [\"push\"]"), "{t}");
+        assert!(server.contains("\nca = \"/tmp/lab/ca.pem\""), "{t}");
+        assert!(host.starts_with("\"https://127.0.0.1:4443\"]"), "{t}");
+        assert!(host.contains("capabilities = [\"pull\", \"resolve\"]"), "{t}");
+        assert!(host.contains("ca = \"/tmp/lab/ca.pem\""), "{t}");
+        assert_eq!(t.matches("[host.").count(), 1, "{t}");
     }
 
     #[test]

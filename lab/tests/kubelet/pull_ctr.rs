@@ -192,7 +192,15 @@ async fn nsg_deny_times_out_and_undo_restores() {
     assert!(resp.status().is_success(), "PUT NSG rule: {}", resp.status());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     // The packet filter drops TCP to the front door: Go's dialer times out (30 s per try).
+    // A node dials its registry once; the lab's hosts.toml must not add a second dial of
+    // the same endpoint (issue #11: 2 x 30 s). The bound only tells one dial from two.
+    let started = std::time::Instant::now();
     expect_pull_error(&lab, &image, None, &["dial tcp", "i/o timeout"]).await;
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(45),
+        "the denied pull took {took:?}: containerd dialed the front door more than once"
+    );
 
     let resp = http.delete(&rule).bearer_auth(&arm).send().await.unwrap();
     assert!(resp.status().is_success(), "DELETE NSG rule: {}", resp.status());
