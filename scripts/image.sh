@@ -6,7 +6,7 @@
 #
 # Usage: scripts/image.sh [TAG]          (default acr-chaos:<version>)
 # Env:   ACR_CHAOS_IMAGE_PROFILE  cargo profile (default image: release, stripped)
-#        ACR_CHAOS_IMAGE_CARGO_ARGS  more `cargo build` arguments (tests/image.rs uses them to
+#        ACR_CHAOS_IMAGE_CARGO_ARGS  more `cargo build` arguments (tests/tooling/image.rs uses them to
 #                                 share the test build's dependency artifacts)
 #        ACR_CHAOS_IMAGE_ARCHIVE  also write an OCI archive there (default target/image/acr-chaos.oci.tar)
 #        BUILDAH_ROOT             buildah's storage (default target/image/storage, vfs driver)
@@ -29,7 +29,7 @@ for b in buildah ldd strip jq; do
 done
 
 read -ra extra <<< "${ACR_CHAOS_IMAGE_CARGO_ARGS:-}"
-# The product only: no `lab` feature, so no emulator code (tests/image.rs checks the binary).
+# The product only: no `lab` feature, so no emulator code (tests/tooling/image.rs checks the binary).
 bin=$(cargo build --locked -p acr-chaos --bin acr-chaos --no-default-features --profile "$profile" \
   "${extra[@]}" --message-format json-render-diagnostics |
   jq -r 'select(.reason == "compiler-artifact" and .target.name == "acr-chaos" and .executable != null) | .executable')

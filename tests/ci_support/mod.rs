@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 /// Extra `cargo build` arguments that give acr-chaos built without its lab the feature set
 /// the test build's dependencies have (the lab crate itself and the dev-dependencies that
 /// switch features on: tokio-test, tokio's test-util; tempfile, fastrand's default), so
-/// that build reuses the test build's dependency artifacts (tests/image.rs, the install
-/// step in tests/ci_templates.rs). A stale list costs time (dependencies compile again),
-/// never correctness.
+/// that build reuses the test build's dependency artifacts (tests/tooling/image.rs, the
+/// install step in tests/tooling/ci_templates.rs). A stale list costs time (dependencies
+/// compile again), never correctness.
 pub const SHARE_TEST_BUILD: &str = "-p acr-chaos-lab -p tokio-test -p tempfile";
 
 pub fn repo_root() -> PathBuf {

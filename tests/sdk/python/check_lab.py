@@ -1,6 +1,6 @@
 """The official Azure SDK for Python as a real client of the acr-chaos lab.
 
-Run by tests/sdk_clients.rs with the lab's endpoints in the environment, the way a user
+Run by tests/tooling/sdk_clients.rs with the lab's endpoints in the environment, the way a user
 points their own scripts at the lab:
 
   AZURE_AUTHORITY_HOST      the lab's Entra ID (https://127.0.0.1:port)

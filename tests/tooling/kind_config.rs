@@ -11,14 +11,13 @@
 //!    target needs into the cluster and writes the target, and `acr-chaos run --target`
 //!    passes a scenario on it as on any non-embedded target.
 
-mod ci_support;
-mod lab_support;
-
+use crate::ci_support::{self, repo_root};
+use crate::lab_support;
+use crate::require_lab;
 use acr_chaos::clients::kube::Kube;
 use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, lab_pull_secrets, write_target};
 use acr_chaos_lab::containerd::{Containerd, ContainerdOptions};
 use acr_chaos_lab::cri::AuthConfig;
-use ci_support::repo_root;
 use std::path::Path;
 use std::process::Command;
 

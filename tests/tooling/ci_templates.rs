@@ -6,10 +6,8 @@
 //! endpoints are small fakes that check their arguments; acr-chaos itself is the real
 //! binary against the real lab, so a renamed flag or a moved report file fails here.
 
-mod ci_support;
-
+use crate::ci_support::*;
 use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, write_target};
-use ci_support::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -737,9 +735,10 @@ fn cached_binary(home: &Path) {
 /// every flag is checked against the real cargo's `cargo install --help` (a flag cargo
 /// renames fails here), then the real cargo builds acr-chaos from P with those flags and the
 /// binary is installed under R/bin. The build is the dev profile sharing the test build's
-/// dependency artifacts, like tests/image.rs (whichever runs first compiles acr-chaos
-/// without its lab, the other finds it fresh): `cargo install`'s release build would add
-/// minutes. Any other cargo command goes to the real cargo.
+/// dependency artifacts, like tests/tooling/image.rs (whichever runs first compiles
+/// acr-chaos without its lab, the other waits for cargo's lock on that target dir and finds
+/// it fresh): `cargo install`'s release build would add minutes. Any other cargo command
+/// goes to the real cargo.
 fn cargo_shim(dir: &Path) -> PathBuf {
     let bin = dir.join("cargo-shim");
     std::fs::create_dir_all(&bin).unwrap();

@@ -5,10 +5,8 @@
 //! cluster from inside a "pod" (service-account token, KUBERNETES_SERVICE_HOST) with no
 //! flag, running a scenario there.
 
-mod ci_support;
-
+use crate::ci_support::*;
 use acr_chaos::engine::lab::{LAB_JOURNAL_NAMESPACE, LabFacts, write_target};
-use ci_support::*;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};

@@ -12,10 +12,8 @@
 //! What a user sets, and nothing else: the authority host, the lab CA, and instance
 //! discovery off (docs/azure.md, "The lab as a cloud").
 
-mod ci_support;
-mod lab_support;
-
-use ci_support::{repo_root, require, tools_bin};
+use crate::ci_support::{self, repo_root, require, tools_bin};
+use crate::require_lab;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -14,9 +14,7 @@
 //! Same code and features as the shipped image, less optimised, so a larger binary: the
 //! size limit holds for the shipped image with room to spare when it holds here.
 
-mod ci_support;
-
-use ci_support::*;
+use crate::ci_support::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
