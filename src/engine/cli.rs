@@ -391,7 +391,7 @@ async fn connect_target(
         c.kube.server,
         started.elapsed().as_secs_f64() * 1000.0
     );
-    sink.emit(Event::run(EventKind::Note { message }));
+    sink.note(message);
     Ok(c)
 }
 
@@ -433,14 +433,13 @@ async fn take_cluster(
     sink: &SharedSink,
     run_id: &str,
 ) -> Result<(), RunError> {
-    let note = |message: String| sink.emit(Event::run(EventKind::Note { message }));
     let me = HolderProcess::this_process("run");
     match lease::acquire(&p.c.kube, &p.jns, run_id, &me).await.map_err(RunError::target("lease"))? {
         Acquire::Held { holder, detail } => {
             return Err(RunError::LeaseHeld { holder, namespace: p.jns.clone(), detail });
         }
         Acquire::Acquired { took_over: Some((holder, why)) } => {
-            note(format!(
+            sink.note(format!(
                 "stale lease of run {holder} ({why}): taken over; recovering its journal first"
             ));
         }
@@ -516,7 +515,7 @@ impl Live<'_> {
         let renewer =
             lease::spawn_renewer(p.c.kube.clone(), p.jns.clone(), run_id.to_string(), move |why| {
                 let message = format!("stopping: {why}; restoring every change");
-                lost_sink.emit(Event::run(EventKind::Note { message }));
+                lost_sink.note(message);
                 lost.cancel("lease-lost");
             });
         let result = self.run_scenarios(&p, planned).await;
@@ -677,10 +676,6 @@ fn refuse(sink: &SharedSink, reason: String) {
     sink.emit(Event::run(EventKind::RunRefused { reason }));
 }
 
-fn note(sink: &SharedSink, message: String) {
-    sink.emit(Event::run(EventKind::Note { message }));
-}
-
 /// Changes that may remain because nothing could be replayed (exit 3).
 fn not_replayed(sink: &SharedSink, why: String) {
     sink.emit(Event::run(EventKind::UndoPending {
@@ -692,7 +687,7 @@ fn not_replayed(sink: &SharedSink, why: String) {
 fn list_local_only(sink: &SharedSink, work_dir: &Path, run_id: Option<&str>) {
     let lines = recover::list_local(work_dir, run_id);
     if lines.is_empty() {
-        return note(sink, "nothing to recover".into());
+        return sink.note("nothing to recover".into());
     }
     for change in lines {
         sink.emit(Event::run(EventKind::UndoPending { change }));
@@ -732,7 +727,7 @@ async fn recover_target(
         recover::Scope { run_id: args.run_id.clone(), force: args.force, ..Default::default() };
     let rec = replayer.recover(&scope).await;
     if held && let Err(e) = lease::release(&c.kube, &jns, holder).await {
-        note(sink, format!("warning: releasing the lease: {e}"));
+        sink.note(format!("warning: releasing the lease: {e}"));
     }
     say_outcome(sink, &rec, args.run_id.as_deref());
 }
@@ -753,15 +748,14 @@ async fn hold_for_recover(
         match lease::acquire(&c.kube, jns, holder, &me).await {
             Ok(Acquire::Acquired { took_over }) => {
                 if let Some((h, why)) = took_over {
-                    note(sink, format!("took over the stale lease of {h} ({why})"));
+                    sink.note(format!("took over the stale lease of {h} ({why})"));
                 }
                 return Some(true);
             }
             Ok(Acquire::Held { holder: h, detail }) if args.force => {
-                note(
-                    sink,
-                    format!("warning: --force: replaying although {h} holds the lease ({detail})"),
-                );
+                sink.note(format!(
+                    "warning: --force: replaying although {h} holds the lease ({detail})"
+                ));
                 return Some(false);
             }
             Ok(Acquire::Held { holder: h, detail }) => {
@@ -796,5 +790,5 @@ fn say_outcome(sink: &SharedSink, rec: &recover::Recovery, run_id: Option<&str>)
         (_, _, 0) => "nothing to recover".into(),
         (_, _, n) => format!("recovered: {n} undo(s) replayed and checked"),
     };
-    note(sink, line);
+    sink.note(line);
 }

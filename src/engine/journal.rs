@@ -318,10 +318,8 @@ impl Journal {
         let files = self.files.clone();
         let local_text = text.clone();
         let local = tokio::task::spawn_blocking(move || {
-            // every copy is written even when one fails
-            let errors: Vec<JournalError> =
-                files.iter().filter_map(|f| write_atomic(f, &local_text).err()).collect();
-            errors.into_iter().next()
+            // every copy is written even when one fails; the first error is kept
+            files.iter().fold(None, |first, f| first.or(write_atomic(f, &local_text).err()))
         });
         let cluster = async {
             let Some((kube, ns)) = &self.cluster else { return None };

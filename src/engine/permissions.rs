@@ -310,12 +310,6 @@ mod tests {
             ]
         );
     }
-}
-
-#[cfg(test)]
-mod rule_tests {
-    use super::rule_grants;
-    use k8s_openapi::api::authorization::v1::ResourceRule;
 
     fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> ResourceRule {
         let own = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();

@@ -95,10 +95,6 @@ impl std::fmt::Debug for Replayer<'_> {
 }
 
 impl Replayer<'_> {
-    fn note(&self, message: String) {
-        self.sink.emit(Event::run(EventKind::Note { message }));
-    }
-
     /// Replay what `scope` selects; every problem is also announced as `undo-pending`.
     pub async fn recover(&self, scope: &Scope) -> Recovery {
         let rec = self.replay_scope(scope).await;
@@ -175,7 +171,7 @@ impl Replayer<'_> {
             .retry(patient(self.deadline))
             .when(|e| matches!(e, journal::JournalError::Cluster(c) if c.is_transient()))
             .notify(|e, wait| {
-                self.note(format!("listing journal copies: {e}; retrying in {wait:.1?}"))
+                self.sink.note(format!("listing journal copies: {e}; retrying in {wait:.1?}"))
             })
             .await
     }
@@ -186,7 +182,8 @@ impl Replayer<'_> {
         let forced = scope.force && scope.run_id.as_deref() == Some(run.doc.run_id.as_str());
         let sources = list(&run.sources);
         if forced {
-            self.note(format!("{}: --force: replaying although {why} ({sources})", run.doc.run_id));
+            self.sink
+                .note(format!("{}: --force: replaying although {why} ({sources})", run.doc.run_id));
             return true;
         }
         if run.doc.target.cluster_uid.is_empty() {
@@ -196,7 +193,7 @@ impl Replayer<'_> {
             ));
         } else {
             let line = format!("run {} ({sources}): {why}", run.doc.run_id);
-            self.note(format!("skipped {line}"));
+            self.sink.note(format!("skipped {line}"));
             rec.skipped.push(line);
         }
         false
@@ -236,7 +233,7 @@ impl Replayer<'_> {
                 continue;
             }
             let retrying = |err: &faults::FaultError, wait: Duration| {
-                self.note(format!("{run_id}: {what}: {err}; retrying in {wait:.1?}"));
+                self.sink.note(format!("{run_id}: {what}: {err}; retrying in {wait:.1?}"));
             };
             let (state, error) =
                 match faults::undo::restore_until(&ctx, &e.undo, until, retrying).await {
@@ -256,11 +253,11 @@ impl Replayer<'_> {
             if let Err(err) = j.mark(e.id, state, error).await {
                 // the undo holds (or not) whatever the copy says; a stale `pending` only
                 // makes a later recover replay an idempotent undo again
-                self.note(format!("{run_id}: could not update every journal copy: {err}"));
+                self.sink.note(format!("{run_id}: could not update every journal copy: {err}"));
             }
         }
         if let Err(err) = j.close().await {
-            self.note(format!("{run_id}: could not remove the cluster copy: {err}"));
+            self.sink.note(format!("{run_id}: could not remove the cluster copy: {err}"));
         }
     }
 }

@@ -31,6 +31,10 @@ impl SharedSink {
             s.event(&e);
         }
     }
+    /// A run-level progress line.
+    pub fn note(&self, message: String) {
+        self.emit(Event::run(EventKind::Note { message }));
+    }
 }
 
 /// What a scenario needs to run, fully resolved (no file types).
